@@ -1,0 +1,359 @@
+//! Typed OIDC configuration, read once from Rocket's figment and checked before launch.
+//!
+//! The `oidc` table of `Rocket.toml` (`[default.oidc]`) is the source; [`crate::rocket`]
+//! lets `OIDC_<KEY>` environment variables override it. Everything is parsed and checked
+//! here, so a typo fails launch with a message naming the key instead of surfacing as a
+//! 401 at the first request.
+//!
+//! Decisions:
+//! - The client secret is a [`ClientSecret`]: its `Debug` prints `[redacted]` and there is no
+//!   `Display`, so it cannot reach a log by accident.
+//! - `algorithms` may only name asymmetric JWS algorithms. `HS*` is refused at load time,
+//!   because a shared-secret algorithm next to published public keys is the classic
+//!   key-confusion hole; `none` is not even representable.
+//! - `audience` defaults to `client_id`: Keycloak only puts the API into `aud` through an
+//!   Audience mapper, and checking some audience is always safer than checking none.
+
+use std::fmt;
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+use rocket::figment::Figment;
+use serde::Deserialize;
+use url::Url;
+
+/// The figment key that holds this crate's settings.
+pub const CONFIG_KEY: &str = "oidc";
+
+/// Raw values as they appear in `Rocket.toml` or `OIDC_*` variables.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    issuer: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    audience: Option<String>,
+    app_url: Option<String>,
+    discovery_url: Option<String>,
+    leeway: Option<u64>,
+    jwks_refresh_interval: Option<u64>,
+    jwks_min_refresh_interval: Option<u64>,
+    algorithms: Option<Vec<String>>,
+}
+
+/// Every key of the `oidc` table.
+pub const KEYS: [&str; 10] = [
+    "issuer",
+    "client_id",
+    "client_secret",
+    "audience",
+    "app_url",
+    "discovery_url",
+    "leeway",
+    "jwks_refresh_interval",
+    "jwks_min_refresh_interval",
+    "algorithms",
+];
+
+/// Checked settings for the Keycloak integration.
+#[derive(Clone, Debug)]
+pub struct OidcConfig {
+    /// The realm's issuer URL, compared byte for byte with `iss` and the discovery document.
+    pub issuer: String,
+    /// The OAuth client id of this application.
+    pub client_id: String,
+    /// The client secret, needed only for the browser sign-in.
+    pub client_secret: Option<ClientSecret>,
+    /// The value that access tokens must carry in `aud`.
+    pub audience: String,
+    /// Public base URL of the application, without a trailing slash.
+    pub app_url: Url,
+    /// Where the application itself fetches the discovery document.
+    pub discovery_url: Url,
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`.
+    pub leeway: Duration,
+    /// Period of the background JWKS refresh.
+    pub jwks_refresh_interval: Duration,
+    /// Minimum time between refetches triggered by unknown key ids.
+    pub jwks_min_refresh_interval: Duration,
+    /// Allowed signature algorithms (asymmetric only).
+    pub algorithms: Vec<Algorithm>,
+}
+
+/// A client secret that never prints itself.
+#[derive(Clone, Deserialize)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself, for the token endpoint only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientSecret([redacted])")
+    }
+}
+
+/// A configuration problem, always naming the offending key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The key, e.g. `oidc.issuer`.
+    pub key: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: &str, message: impl Into<String>) -> Self {
+        Self { key: format!("{CONFIG_KEY}.{key}"), message: message.into() }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid configuration `{}` (Rocket.toml [default.{CONFIG_KEY}] or env OIDC_{}): {}",
+            self.key,
+            self.key.trim_start_matches("oidc.").to_uppercase(),
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The default algorithm allow-list: every asymmetric JWS algorithm.
+pub const DEFAULT_ALGORITHMS: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+impl OidcConfig {
+    /// Reads and checks the `oidc` table of a figment.
+    pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
+        let raw: RawConfig = figment.extract_inner(CONFIG_KEY).map_err(|error| {
+            // figment's path order differs between providers: pick the element that is a key.
+            let key = error.path.iter().find(|p| KEYS.contains(&p.as_str()));
+            match key {
+                Some(key) => ConfigError::new(key, error.to_string()),
+                None => ConfigError {
+                    key: CONFIG_KEY.into(),
+                    message: format!("missing or malformed table: {error}"),
+                },
+            }
+        })?;
+        Self::from_raw(raw)
+    }
+
+    fn from_raw(raw: RawConfig) -> Result<Self, ConfigError> {
+        let issuer = required(raw.issuer, "issuer")?;
+        let issuer_url = parse_url(&issuer, "issuer")?;
+        if issuer_url.query().is_some() || issuer_url.fragment().is_some() {
+            return Err(ConfigError::new("issuer", "must not have a query or fragment"));
+        }
+        let client_id = required(raw.client_id, "client_id")?;
+        let client_secret = raw.client_secret.filter(|s| !s.is_empty()).map(ClientSecret);
+        let audience = match raw.audience {
+            Some(a) if a.trim().is_empty() => {
+                return Err(ConfigError::new("audience", "must not be empty"));
+            }
+            Some(a) => a,
+            None => client_id.clone(),
+        };
+        let app_url = raw.app_url.unwrap_or_else(|| "http://localhost:8000".into());
+        let app_url = parse_url(app_url.trim_end_matches('/'), "app_url")?;
+        let discovery_url = match raw.discovery_url {
+            Some(url) => parse_url(&url, "discovery_url")?,
+            None => parse_url(
+                &format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')),
+                "issuer",
+            )?,
+        };
+        let seconds = |value: Option<u64>, default: u64, key: &str, min: u64| {
+            let value = value.unwrap_or(default);
+            if value < min {
+                return Err(ConfigError::new(key, format!("must be at least {min} seconds")));
+            }
+            Ok(Duration::from_secs(value))
+        };
+        let leeway = seconds(raw.leeway, 60, "leeway", 0)?;
+        if leeway > Duration::from_secs(300) {
+            return Err(ConfigError::new("leeway", "must be at most 300 seconds"));
+        }
+        let algorithms = match raw.algorithms {
+            None => DEFAULT_ALGORITHMS.to_vec(),
+            Some(names) if names.is_empty() => {
+                return Err(ConfigError::new("algorithms", "must name at least one algorithm"));
+            }
+            Some(names) => names.iter().map(|n| parse_algorithm(n)).collect::<Result<_, _>>()?,
+        };
+        Ok(Self {
+            issuer,
+            client_id,
+            client_secret,
+            audience,
+            app_url,
+            discovery_url,
+            leeway,
+            jwks_refresh_interval: seconds(
+                raw.jwks_refresh_interval,
+                300,
+                "jwks_refresh_interval",
+                1,
+            )?,
+            jwks_min_refresh_interval: seconds(
+                raw.jwks_min_refresh_interval,
+                10,
+                "jwks_min_refresh_interval",
+                0,
+            )?,
+            algorithms,
+        })
+    }
+
+    /// The realm name for `WWW-Authenticate`: the issuer's last path segment for
+    /// Keycloak issuers (`.../realms/demo` gives `demo`), else the whole issuer.
+    pub fn realm(&self) -> &str {
+        match self.issuer.trim_end_matches('/').rsplit_once("/realms/") {
+            Some((_, realm)) if !realm.is_empty() && !realm.contains('/') => realm,
+            _ => &self.issuer,
+        }
+    }
+}
+
+fn required(value: Option<String>, key: &str) -> Result<String, ConfigError> {
+    match value {
+        Some(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(ConfigError::new(key, "is required")),
+    }
+}
+
+fn parse_url(value: &str, key: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value).map_err(|e| ConfigError::new(key, format!("not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ConfigError::new(key, "must be an absolute http(s) URL"));
+    }
+    Ok(url)
+}
+
+fn parse_algorithm(name: &str) -> Result<Algorithm, ConfigError> {
+    let algorithm: Algorithm = name
+        .parse()
+        .map_err(|_| ConfigError::new("algorithms", format!("unknown algorithm `{name}`")))?;
+    if matches!(algorithm, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+        return Err(ConfigError::new(
+            "algorithms",
+            format!("`{name}` is symmetric; only asymmetric algorithms are allowed"),
+        ));
+    }
+    Ok(algorithm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rocket::figment::providers::Serialized;
+
+    fn figment(pairs: &[(&str, &str)]) -> Figment {
+        let mut f = Figment::new();
+        for (k, v) in pairs {
+            f = f.merge(Serialized::default(&format!("oidc.{k}"), v));
+        }
+        f
+    }
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![("issuer", "http://localhost:8080/realms/demo"), ("client_id", "demo-app")]
+    }
+
+    #[test]
+    fn defaults_are_filled_in() {
+        let config = OidcConfig::from_figment(&figment(&base())).unwrap();
+        assert_eq!(config.audience, "demo-app");
+        assert_eq!(config.app_url.as_str(), "http://localhost:8000/");
+        assert_eq!(
+            config.discovery_url.as_str(),
+            "http://localhost:8080/realms/demo/.well-known/openid-configuration"
+        );
+        assert_eq!(config.leeway, Duration::from_secs(60));
+        assert_eq!(config.jwks_refresh_interval, Duration::from_secs(300));
+        assert_eq!(config.jwks_min_refresh_interval, Duration::from_secs(10));
+        assert_eq!(config.algorithms.len(), 9);
+        assert_eq!(config.realm(), "demo");
+    }
+
+    #[test]
+    fn missing_issuer_names_the_key() {
+        let error = OidcConfig::from_figment(&figment(&[("client_id", "x")])).unwrap_err();
+        assert_eq!(error.key, "oidc.issuer");
+        assert!(error.to_string().contains("OIDC_ISSUER"), "{error}");
+    }
+
+    #[test]
+    fn missing_table_is_reported() {
+        let error = OidcConfig::from_figment(&Figment::new()).unwrap_err();
+        assert_eq!(error.key, "oidc");
+    }
+
+    #[test]
+    fn malformed_number_names_the_key() {
+        let mut pairs = base();
+        pairs.push(("leeway", "soon"));
+        let error = OidcConfig::from_figment(&figment(&pairs)).unwrap_err();
+        assert_eq!(error.key, "oidc.leeway", "{error}");
+    }
+
+    #[test]
+    fn symmetric_algorithms_are_refused() {
+        let f = figment(&base()).merge(Serialized::default("oidc.algorithms", ["RS256", "HS256"]));
+        let error = OidcConfig::from_figment(&f).unwrap_err();
+        assert_eq!(error.key, "oidc.algorithms");
+    }
+
+    #[test]
+    fn bad_urls_are_refused() {
+        let mut pairs = base();
+        pairs.push(("app_url", "not a url"));
+        assert_eq!(OidcConfig::from_figment(&figment(&pairs)).unwrap_err().key, "oidc.app_url");
+        let error = OidcConfig::from_figment(&figment(&[
+            ("issuer", "ftp://x/realms/a"),
+            ("client_id", "c"),
+        ]))
+        .unwrap_err();
+        assert_eq!(error.key, "oidc.issuer");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let mut pairs = base();
+        pairs.push(("isuer", "typo"));
+        let error = OidcConfig::from_figment(&figment(&pairs)).unwrap_err();
+        assert!(error.to_string().contains("isuer"), "{error}");
+    }
+
+    #[test]
+    fn secret_is_redacted_in_debug() {
+        let mut pairs = base();
+        pairs.push(("client_secret", "s3cr3t-value"));
+        let config = OidcConfig::from_figment(&figment(&pairs)).unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("s3cr3t-value"), "{debug}");
+        assert!(debug.contains("redacted"));
+    }
+}

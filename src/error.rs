@@ -1,0 +1,203 @@
+//! The boundary error of the guards and its one response shape (RFC 6750).
+//!
+//! A failing guard records its [`AuthError`] in the request's local cache; the
+//! [`catchers`] turn it into the response, so the status, the `WWW-Authenticate` header
+//! and the JSON body always agree:
+//!
+//! | error | status | `WWW-Authenticate` |
+//! |---|---|---|
+//! | no credentials | 401 | `Bearer realm="<realm>"` (no error code, RFC 6750 §3.1) |
+//! | malformed request | 400 | `Bearer realm=.., error="invalid_request", error_description=..` |
+//! | bad token | 401 | `Bearer realm=.., error="invalid_token", error_description=..` |
+//! | missing role | 403 | `Bearer realm=.., error="insufficient_scope", error_description=..` |
+//! | keys not loaded | 503 | none; `Retry-After` instead |
+//!
+//! The precise reason is logged at debug level; the token itself never is.
+
+use std::io::Cursor;
+use std::sync::Mutex;
+
+use rocket::http::{ContentType, Header, Status};
+use rocket::response::{self, Responder, Response};
+use rocket::{Catcher, Request, catch, catchers};
+
+use crate::oidc::Oidc;
+use crate::oidc::tokens::TokenError;
+
+/// Seconds a client should wait when keys are not loaded yet.
+pub const RETRY_AFTER_SECS: u32 = 5;
+
+/// Why a request was not authenticated or authorized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// No credentials at all.
+    MissingCredentials,
+    /// The request itself is malformed (two tokens, unknown scheme with a token, ...).
+    InvalidRequest(&'static str),
+    /// The token was refused.
+    InvalidToken(TokenError),
+    /// Authenticated, but without the required role.
+    InsufficientScope(String),
+    /// Keys are not loaded yet (Keycloak unreachable since start).
+    Unavailable,
+}
+
+impl AuthError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> Status {
+        match self {
+            Self::MissingCredentials | Self::InvalidToken(_) => Status::Unauthorized,
+            Self::InvalidRequest(_) => Status::BadRequest,
+            Self::InsufficientScope(_) => Status::Forbidden,
+            Self::Unavailable => Status::ServiceUnavailable,
+        }
+    }
+
+    /// The RFC 6750 error code, if any.
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            Self::MissingCredentials => None,
+            Self::InvalidRequest(_) => Some("invalid_request"),
+            Self::InvalidToken(_) => Some("invalid_token"),
+            Self::InsufficientScope(_) => Some("insufficient_scope"),
+            Self::Unavailable => Some("temporarily_unavailable"),
+        }
+    }
+
+    /// The public, short `error_description`.
+    pub fn description(&self) -> String {
+        match self {
+            Self::MissingCredentials => "Authentication is required".into(),
+            Self::InvalidRequest(why) => (*why).into(),
+            Self::InvalidToken(why) => why.to_string(),
+            Self::InsufficientScope(role) if role.is_empty() => "Insufficient permissions".into(),
+            Self::InsufficientScope(role) => format!("The role {role} is required"),
+            Self::Unavailable => "The identity provider is not reachable yet".into(),
+        }
+    }
+
+    /// Records this error for the catcher and logs the precise reason.
+    pub(crate) fn record(&self, request: &Request<'_>) {
+        log::debug!("auth refused {} {}: {self:?}", request.method(), request.uri().path());
+        let slot = request.local_cache(|| Recorded(Mutex::new(None)));
+        let mut slot = slot.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.get_or_insert_with(|| self.clone());
+    }
+
+    /// The error a guard recorded for this request, if any.
+    pub fn recorded(request: &Request<'_>) -> Option<AuthError> {
+        let slot = request.local_cache(|| Recorded(Mutex::new(None)));
+        slot.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    fn www_authenticate(&self, realm: &str) -> Option<String> {
+        let realm = quote(realm);
+        match (self, self.code()) {
+            (Self::Unavailable, _) => None,
+            (_, None) => Some(format!("Bearer realm={realm}")),
+            (_, Some(code)) => Some(format!(
+                "Bearer realm={realm}, error=\"{code}\", error_description={}",
+                quote(&self.description())
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for AuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.description())
+    }
+}
+
+impl std::error::Error for AuthError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::InvalidToken(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+struct Recorded(Mutex<Option<AuthError>>);
+
+/// A quoted-string for an auth-param; drops characters that cannot appear in one.
+fn quote(value: &str) -> String {
+    let clean: String =
+        value.chars().filter(|c| *c != '"' && *c != '\\' && (' '..='~').contains(c)).collect();
+    format!("\"{clean}\"")
+}
+
+impl<'r> Responder<'r, 'static> for AuthError {
+    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
+        let realm = request.rocket().state::<Oidc>().map_or("", |o| o.config().realm());
+        let body = serde_json::json!({
+            "error": self.code().unwrap_or("unauthorized"),
+            "error_description": self.description(),
+        })
+        .to_string();
+        let mut response = Response::build();
+        response
+            .status(self.status())
+            .header(ContentType::JSON)
+            .sized_body(body.len(), Cursor::new(body));
+        if let Some(value) = self.www_authenticate(realm) {
+            response.header(Header::new("WWW-Authenticate", value));
+        }
+        if self == AuthError::Unavailable {
+            response.header(Header::new("Retry-After", RETRY_AFTER_SECS.to_string()));
+        }
+        response.ok()
+    }
+}
+
+/// The catchers that render guard failures. Register them at `/`.
+pub fn catchers() -> Vec<Catcher> {
+    catchers![bad_request, unauthorized, forbidden, unavailable]
+}
+
+fn recorded_or(request: &Request<'_>, fallback: AuthError) -> AuthError {
+    AuthError::recorded(request).filter(|e| e.status() == fallback.status()).unwrap_or(fallback)
+}
+
+#[catch(400)]
+fn bad_request(request: &Request<'_>) -> AuthError {
+    recorded_or(request, AuthError::InvalidRequest("The request is malformed"))
+}
+
+#[catch(401)]
+fn unauthorized(request: &Request<'_>) -> AuthError {
+    recorded_or(request, AuthError::MissingCredentials)
+}
+
+#[catch(403)]
+fn forbidden(request: &Request<'_>) -> AuthError {
+    recorded_or(request, AuthError::InsufficientScope(String::new()))
+}
+
+#[catch(503)]
+fn unavailable(request: &Request<'_>) -> AuthError {
+    recorded_or(request, AuthError::Unavailable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_credentials_have_no_error_code() {
+        assert_eq!(
+            AuthError::MissingCredentials.www_authenticate("demo").unwrap(),
+            "Bearer realm=\"demo\""
+        );
+    }
+
+    #[test]
+    fn header_values_cannot_be_broken_out_of() {
+        let error = AuthError::InsufficientScope("a\"b\\c\r\nd".into());
+        let header = error.www_authenticate("r\"").unwrap();
+        assert_eq!(
+            header,
+            "Bearer realm=\"r\", error=\"insufficient_scope\", error_description=\"The role abcd is required\""
+        );
+    }
+}

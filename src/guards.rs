@@ -1,0 +1,258 @@
+//! Request guards: holding an [`AuthenticatedUser`] or a [`RequireRole`] proves the check
+//! passed.
+//!
+//! - [`AuthenticatedUser`] validates the request's credentials once per request (the result
+//!   is kept in the request-local cache, however many guards ask) and fails with the
+//!   RFC 6750 error the [`crate::catchers`] render.
+//! - [`RequireRole<R>`] asks for `&AuthenticatedUser` first, then for the role named by the
+//!   marker type `R`, which says whether it is a realm role or a client role.
+//!
+//! Credentials come from `Authorization: Bearer <token>` (scheme case-insensitive,
+//! RFC 7235). The lookup is written as "bearer header, else other sources" so that a
+//! browser session can be added as a second source without touching the guards' contract.
+//! A token in the query string (`?access_token=`) is deliberately ignored (RFC 6750 §2.3
+//! leaks tokens into logs and history).
+
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use rocket::Request;
+use rocket::request::{FromRequest, Outcome};
+
+use crate::error::AuthError;
+use crate::identity::Identity;
+use crate::oidc::Oidc;
+
+/// An authenticated caller. Dereferences to [`Identity`].
+#[derive(Debug, Clone)]
+pub struct AuthenticatedUser(Arc<Identity>);
+
+impl AuthenticatedUser {
+    /// The identity, shared.
+    pub fn identity(&self) -> &Arc<Identity> {
+        &self.0
+    }
+}
+
+impl Deref for AuthenticatedUser {
+    type Target = Identity;
+    fn deref(&self) -> &Identity {
+        &self.0
+    }
+}
+
+/// The per-request result, cached so the credentials are validated once.
+struct Authentication(Result<AuthenticatedUser, AuthError>);
+
+fn fail<T>(request: &Request<'_>, error: AuthError) -> Outcome<T, AuthError> {
+    error.record(request);
+    Outcome::Error((error.status(), error))
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for &'r AuthenticatedUser {
+    type Error = AuthError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthError> {
+        let cached = request
+            .local_cache_async(async {
+                Authentication(authenticate(request).await.map(AuthenticatedUser))
+            })
+            .await;
+        match &cached.0 {
+            Ok(user) => Outcome::Success(user),
+            Err(error) => fail(request, error.clone()),
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for AuthenticatedUser {
+    type Error = AuthError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthError> {
+        <&AuthenticatedUser>::from_request(request).await.map(Clone::clone)
+    }
+}
+
+async fn authenticate(request: &Request<'_>) -> Result<Arc<Identity>, AuthError> {
+    let Some(oidc) = request.rocket().state::<Oidc>() else {
+        log::error!("rocket_keycloak: OidcFairing is not attached; refusing all credentials");
+        return Err(AuthError::Unavailable);
+    };
+    match bearer_token(request.headers().get("Authorization"))? {
+        Some(token) => oidc.validate_access_token(token).await,
+        None => Err(AuthError::MissingCredentials),
+    }
+}
+
+/// Extracts the bearer token from the `Authorization` header values.
+///
+/// `Ok(None)`: no header. Errors: several headers, another scheme, no token, or more than
+/// one token (`invalid_request`); characters outside RFC 6750's `b64token` (`invalid_token`).
+pub fn bearer_token<'a>(
+    mut values: impl Iterator<Item = &'a str>,
+) -> Result<Option<&'a str>, AuthError> {
+    let Some(value) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(AuthError::InvalidRequest("Send exactly one Authorization header"));
+    }
+    let value = value.trim_matches(' ');
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::InvalidRequest("Only the Bearer scheme is supported"));
+    }
+    let token = rest.trim_start_matches(' ');
+    if token.is_empty() {
+        return Err(AuthError::InvalidRequest("The bearer token is missing"));
+    }
+    if token.contains(|c: char| c.is_ascii_whitespace()) {
+        return Err(AuthError::InvalidRequest("Send exactly one bearer token"));
+    }
+    let body = token.trim_end_matches('=');
+    let b64token =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/');
+    if body.is_empty() || !body.chars().all(b64token) {
+        return Err(AuthError::InvalidToken(crate::oidc::tokens::TokenError::Malformed(
+            "characters outside b64token",
+        )));
+    }
+    Ok(Some(token))
+}
+
+/// Where a role lives in a Keycloak token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleKind {
+    /// A realm role: `realm_access.roles`.
+    Realm,
+    /// A role of the named client: `resource_access.<client>.roles`.
+    Client(&'static str),
+    /// A role of this application's own client (`oidc.client_id`).
+    OwnClient,
+}
+
+/// A role marker for [`RequireRole`].
+///
+/// ```
+/// use rocket_keycloak::{Role, RoleKind};
+///
+/// /// The realm role `admin`.
+/// pub struct Admin;
+/// impl Role for Admin {
+///     const NAME: &'static str = "admin";
+///     const KIND: RoleKind = RoleKind::Realm;
+/// }
+/// ```
+pub trait Role: Send + Sync + 'static {
+    /// The role's name in Keycloak.
+    const NAME: &'static str;
+    /// Realm or client role.
+    const KIND: RoleKind;
+}
+
+/// An authenticated caller who has role `R`. Dereferences to [`Identity`].
+///
+/// ```
+/// # use rocket::get;
+/// # use rocket_keycloak::{RequireRole, Role, RoleKind};
+/// # pub struct Admin;
+/// # impl Role for Admin { const NAME: &'static str = "admin"; const KIND: RoleKind = RoleKind::Realm; }
+/// #[get("/admin")]
+/// fn admin(user: RequireRole<Admin>) -> String {
+///     format!("hello admin {}", user.sub)
+/// }
+/// ```
+#[derive(Debug)]
+pub struct RequireRole<R: Role> {
+    user: AuthenticatedUser,
+    role: PhantomData<fn() -> R>,
+}
+
+impl<R: Role> RequireRole<R> {
+    /// The user.
+    pub fn user(&self) -> &AuthenticatedUser {
+        &self.user
+    }
+}
+
+impl<R: Role> Deref for RequireRole<R> {
+    type Target = Identity;
+    fn deref(&self) -> &Identity {
+        &self.user
+    }
+}
+
+#[rocket::async_trait]
+impl<'r, R: Role> FromRequest<'r> for RequireRole<R> {
+    type Error = AuthError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthError> {
+        let user = match <&AuthenticatedUser>::from_request(request).await {
+            Outcome::Success(user) => user.clone(),
+            Outcome::Error(e) => return Outcome::Error(e),
+            Outcome::Forward(s) => return Outcome::Forward(s),
+        };
+        let allowed = match R::KIND {
+            RoleKind::Realm => user.has_realm_role(R::NAME),
+            RoleKind::Client(client) => user.has_client_role(client, R::NAME),
+            RoleKind::OwnClient => request
+                .rocket()
+                .state::<Oidc>()
+                .is_some_and(|o| user.has_client_role(&o.config().client_id, R::NAME)),
+        };
+        if allowed {
+            Outcome::Success(Self { user, role: PhantomData })
+        } else {
+            let name = match R::KIND {
+                RoleKind::Realm => format!("realm:{}", R::NAME),
+                RoleKind::Client(c) => format!("{c}:{}", R::NAME),
+                RoleKind::OwnClient => format!("client:{}", R::NAME),
+            };
+            fail(request, AuthError::InsufficientScope(name))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(values: &[&'static str]) -> Result<Option<&'static str>, AuthError> {
+        bearer_token(values.iter().copied())
+    }
+
+    #[test]
+    fn scheme_is_case_insensitive() {
+        assert_eq!(parse(&["Bearer abc"]), Ok(Some("abc")));
+        assert_eq!(parse(&["bEaReR abc"]), Ok(Some("abc")));
+        assert_eq!(parse(&["Bearer   abc.def-_~+/=="]), Ok(Some("abc.def-_~+/==")));
+    }
+
+    #[test]
+    fn no_header_is_no_credentials() {
+        assert_eq!(parse(&[]), Ok(None));
+    }
+
+    #[test]
+    fn malformed_requests_are_invalid_request() {
+        for values in [
+            &["Bearer a", "Bearer b"][..],
+            &["Bearer a b"],
+            &["Basic dXNlcjpwYXNz"],
+            &["Bearer"],
+            &["Bearer "],
+            &[""],
+        ] {
+            let error = parse(values).unwrap_err();
+            assert_eq!(error.code(), Some("invalid_request"), "{values:?}");
+        }
+    }
+
+    #[test]
+    fn odd_characters_are_invalid_token() {
+        let error = parse(&["Bearer a\"b"]).unwrap_err();
+        assert_eq!(error.code(), Some("invalid_token"));
+        assert_eq!(parse(&["Bearer ==="]).unwrap_err().code(), Some("invalid_token"));
+    }
+}

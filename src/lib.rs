@@ -1,0 +1,82 @@
+//! Keycloak sign-in and role-based authorization for [Rocket](https://rocket.rs).
+//!
+//! # Architecture
+//! - [`OidcFairing`] reads the `oidc` configuration ([`config`]), discovers the realm and
+//!   loads its JWKS at ignite, and keeps the keys fresh in a background task ([`oidc`]).
+//! - The guards [`AuthenticatedUser`] and [`RequireRole`] validate the request's
+//!   credentials against those keys ([`oidc::tokens`] holds every rule) and hand handlers
+//!   an [`Identity`].
+//! - A failing guard records an [`AuthError`]; the [`catchers`] render it as an RFC 6750
+//!   response (`WWW-Authenticate`, JSON body).
+//!
+//! # Request flow
+//! `Authorization: Bearer <jwt>` → header parsed ([`guards::bearer_token`]) → size and
+//! shape checked → key looked up by `kid` (one rate-limited refetch if unknown) →
+//! signature, `iss`, `aud`, `typ`, times → [`Identity`], cached for the request.
+//!
+//! # Using it in your Rocket app
+//! ```no_run
+//! use rocket::{get, launch, routes};
+//! use rocket_keycloak::{AuthenticatedUser, OidcFairing, RequireRole, Role, RoleKind};
+//!
+//! struct Admin;
+//! impl Role for Admin {
+//!     const NAME: &'static str = "admin";
+//!     const KIND: RoleKind = RoleKind::Realm;
+//! }
+//!
+//! #[get("/secure-data")]
+//! fn secure_data(user: AuthenticatedUser) -> String {
+//!     format!("hello {}", user.display_name())
+//! }
+//!
+//! #[get("/admin-data")]
+//! fn admin_data(_admin: RequireRole<Admin>) -> &'static str {
+//!     "for admins only"
+//! }
+//!
+//! #[launch]
+//! fn rocket() -> _ {
+//!     // Rocket.toml: [default.oidc] issuer = "...", client_id = "..."
+//!     rocket::build()
+//!         .attach(OidcFairing)
+//!         .register("/", rocket_keycloak::catchers())
+//!         .mount("/", routes![secure_data, admin_data])
+//! }
+//! ```
+
+pub mod config;
+pub mod error;
+pub mod guards;
+pub mod identity;
+pub mod oidc;
+pub mod routes;
+
+use rocket::figment::Figment;
+use rocket::figment::providers::Env;
+use rocket::{Build, Rocket};
+
+pub use config::{ClientSecret, ConfigError, OidcConfig};
+pub use error::{AuthError, catchers};
+pub use guards::{AuthenticatedUser, RequireRole, Role, RoleKind};
+pub use identity::Identity;
+pub use oidc::{Oidc, OidcFairing};
+
+/// The demo app, configured from `Rocket.toml`, `ROCKET_*` and `OIDC_*` variables.
+pub fn rocket() -> Rocket<Build> {
+    rocket_with(figment())
+}
+
+/// Rocket's default figment plus `OIDC_<KEY>` environment overrides of `[default.oidc]`.
+pub fn figment() -> Figment {
+    rocket::Config::figment()
+        .merge(Env::prefixed("OIDC_").map(|key| format!("oidc.{key}").into()).global())
+}
+
+/// The demo app with an explicit figment (tests pass their own).
+pub fn rocket_with(figment: Figment) -> Rocket<Build> {
+    rocket::custom(figment)
+        .attach(OidcFairing)
+        .register("/", catchers())
+        .mount("/", routes::api::routes())
+}

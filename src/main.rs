@@ -1,0 +1,6 @@
+//! Launches the demo app; everything else lives in the library.
+
+#[rocket::launch]
+fn rocket() -> _ {
+    rocket_keycloak::rocket()
+}

@@ -1,0 +1,113 @@
+//! The provider metadata (OpenID Connect Discovery 1.0), parsed and checked without I/O.
+//!
+//! Decision: the document's `issuer` must equal the configured issuer byte for byte (no
+//! trailing-slash or case folding). That is what Discovery §4.3 requires, and it is the
+//! check that catches a Docker set-up where the app's and the browser's Keycloak URLs
+//! disagree: better a clear error at start than every token failing the `iss` check.
+
+use serde::Deserialize;
+use url::Url;
+
+/// The parts of the discovery document this crate uses.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProviderMetadata {
+    /// The issuer identifier; equal to the configured issuer.
+    pub issuer: String,
+    /// Where the JWKS lives.
+    pub jwks_uri: Url,
+    /// The browser's authorization endpoint.
+    pub authorization_endpoint: Url,
+    /// The token endpoint (code exchange and refresh).
+    pub token_endpoint: Url,
+    /// RP-initiated logout, if the provider supports it.
+    #[serde(default)]
+    pub end_session_endpoint: Option<Url>,
+    /// The userinfo endpoint, if any.
+    #[serde(default)]
+    pub userinfo_endpoint: Option<Url>,
+}
+
+/// Why a discovery document was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiscoveryError {
+    /// Not JSON, or a required field is missing or not a URL.
+    Malformed(String),
+    /// The document names another issuer.
+    IssuerMismatch {
+        /// The configured issuer.
+        expected: String,
+        /// What the document says.
+        found: String,
+    },
+}
+
+impl std::fmt::Display for DiscoveryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Malformed(why) => write!(f, "malformed discovery document: {why}"),
+            Self::IssuerMismatch { expected, found } => write!(
+                f,
+                "discovery document names issuer {found:?}, but oidc.issuer is {expected:?}; \
+                 they must match exactly (behind Docker, set oidc.discovery_url to the \
+                 internal URL and keep oidc.issuer the public one)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DiscoveryError {}
+
+impl ProviderMetadata {
+    /// Parses a discovery document and checks it belongs to `expected_issuer`.
+    pub fn from_json(bytes: &[u8], expected_issuer: &str) -> Result<Self, DiscoveryError> {
+        let metadata: Self =
+            serde_json::from_slice(bytes).map_err(|e| DiscoveryError::Malformed(e.to_string()))?;
+        if metadata.issuer != expected_issuer {
+            return Err(DiscoveryError::IssuerMismatch {
+                expected: expected_issuer.into(),
+                found: metadata.issuer,
+            });
+        }
+        Ok(metadata)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(issuer: &str) -> String {
+        serde_json::json!({
+            "issuer": issuer,
+            "jwks_uri": format!("{issuer}/protocol/openid-connect/certs"),
+            "authorization_endpoint": format!("{issuer}/protocol/openid-connect/auth"),
+            "token_endpoint": format!("{issuer}/protocol/openid-connect/token"),
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn matching_issuer_is_accepted() {
+        let issuer = "http://localhost:8080/realms/demo";
+        let metadata = ProviderMetadata::from_json(doc(issuer).as_bytes(), issuer).unwrap();
+        assert!(metadata.jwks_uri.as_str().ends_with("/certs"));
+        assert!(metadata.end_session_endpoint.is_none());
+    }
+
+    #[test]
+    fn issuer_must_match_exactly() {
+        let issuer = "http://localhost:8080/realms/demo";
+        for found in
+            [format!("{issuer}/"), issuer.to_uppercase(), "http://keycloak:8080/realms/demo".into()]
+        {
+            let error = ProviderMetadata::from_json(doc(&found).as_bytes(), issuer).unwrap_err();
+            assert!(matches!(error, DiscoveryError::IssuerMismatch { .. }), "{found}");
+        }
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        let error = ProviderMetadata::from_json(b"{\"issuer\": 1}", "x").unwrap_err();
+        assert!(matches!(error, DiscoveryError::Malformed(_)));
+    }
+}

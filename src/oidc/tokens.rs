@@ -1,0 +1,311 @@
+//! Token validation: every rule an access token must pass, in one place, without I/O.
+//!
+//! [`TokenRules`] is built once from the configuration; [`TokenRules::check_format`] and
+//! [`TokenRules::verify`] take the token, the key and the current time, so the rules are
+//! unit-testable with any clock.
+//!
+//! The rules, in order of cost (cheap refusals first):
+//! 1. at most [`MAX_TOKEN_BYTES`], checked before any parsing;
+//! 2. JWS compact form: three base64url parts (a five-part JWE is refused);
+//! 3. the header names a `kid`, and carries none of `jku`, `x5u`, `jwk`, `x5c` or `crit`:
+//!    a token must not tell us where its key is, and extensions we do not know are refused;
+//! 4. the key is looked up by `kid` (by the caller); the header `alg` must equal the key's
+//!    algorithm, which is in the configured allow-list: the token never picks the
+//!    algorithm, so `none` and `HS*` cannot pass;
+//! 5. the signature;
+//! 6. `iss` equal to the issuer, `aud` (string or list) containing the audience, and the
+//!    Keycloak payload `typ` equal to the expected kind (`Bearer` for access tokens), so
+//!    ID, refresh and logout tokens are not access tokens;
+//! 7. `exp` required, `nbf` and `iat` checked, all with the leeway.
+//!
+//! The jsonwebtoken crate checks the signature, `iss`, `aud` and claim presence; the time
+//! rules are ours so that `now` is injected and cached tokens (which skip 1–6) are still
+//! re-checked on every use.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Validation};
+use serde::Deserialize;
+
+use super::jwks::VerifyingKey;
+use crate::identity::Claims;
+
+/// Tokens longer than this are refused before parsing (Keycloak's are 1–3 KiB).
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// Why a token was refused. The `Display` text is the public `error_description`; the
+/// `Debug` form is for logs. Neither ever contains the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    /// Longer than [`MAX_TOKEN_BYTES`].
+    TooLarge,
+    /// Not a JWS in compact form (wrong number of parts, bad base64, bad JSON).
+    Malformed(&'static str),
+    /// A JWE (five parts).
+    Encrypted,
+    /// The header has no `kid`.
+    MissingKeyId,
+    /// The header carries `jku`, `x5u`, `jwk`, `x5c` or `crit`.
+    ForbiddenHeader(&'static str),
+    /// No published signature key has this `kid`.
+    UnknownKey,
+    /// The header `alg` is not the key's algorithm.
+    AlgorithmMismatch,
+    /// The signature does not verify.
+    BadSignature,
+    /// A required claim is missing or has the wrong type.
+    BadClaim(String),
+    /// `iss` is not the configured issuer.
+    WrongIssuer,
+    /// `aud` does not contain the expected audience.
+    WrongAudience,
+    /// Keycloak's `typ` is not the expected token kind.
+    WrongKind,
+    /// `exp` is past (beyond the leeway).
+    Expired,
+    /// `nbf` is in the future (beyond the leeway).
+    NotYetValid,
+    /// `iat` is in the future (beyond the leeway).
+    IssuedInFuture,
+}
+
+impl std::fmt::Display for TokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::TooLarge => "The token is too large",
+            Self::Malformed(_) => "The token is malformed",
+            Self::Encrypted => "Encrypted tokens are not supported",
+            Self::MissingKeyId | Self::ForbiddenHeader(_) => "The token header is not acceptable",
+            Self::UnknownKey => "The token is signed with an unknown key",
+            Self::AlgorithmMismatch | Self::BadSignature => "The token signature is invalid",
+            Self::BadClaim(_) => "The token claims are invalid",
+            Self::WrongIssuer => "The token has the wrong issuer",
+            Self::WrongAudience => "The token is not meant for this service",
+            Self::WrongKind => "The token is not an access token",
+            Self::Expired => "The token has expired",
+            Self::NotYetValid | Self::IssuedInFuture => "The token is not valid yet",
+        })
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+/// What the header says, read before the key is chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenHeader {
+    /// The key id.
+    pub kid: String,
+    /// The algorithm the token claims.
+    pub alg: String,
+}
+
+#[derive(Deserialize)]
+struct RawHeader {
+    alg: String,
+    kid: Option<String>,
+    jku: Option<serde::de::IgnoredAny>,
+    x5u: Option<serde::de::IgnoredAny>,
+    jwk: Option<serde::de::IgnoredAny>,
+    x5c: Option<serde::de::IgnoredAny>,
+    crit: Option<serde::de::IgnoredAny>,
+}
+
+/// The checks for one kind of token, built once.
+#[derive(Debug, Clone)]
+pub struct TokenRules {
+    kind: &'static str,
+    leeway: u64,
+    validations: HashMap<Algorithm, Validation>,
+}
+
+impl TokenRules {
+    /// Rules for tokens of Keycloak kind `kind` (`"Bearer"`, `"ID"`) from `issuer` for
+    /// `audience`. This is the one function that holds the security settings.
+    pub fn new(
+        kind: &'static str,
+        issuer: &str,
+        audience: &str,
+        leeway_secs: u64,
+        algorithms: &[Algorithm],
+    ) -> Self {
+        let validations = algorithms
+            .iter()
+            .map(|&alg| {
+                // One algorithm per validation: the key's. The header must name exactly it.
+                let mut v = Validation::new(alg);
+                v.set_required_spec_claims(&["exp", "iss", "aud"]);
+                v.set_issuer(&[issuer]);
+                v.set_audience(&[audience]);
+                v.validate_aud = true;
+                // Time rules are applied in `check_times`, with an injected clock.
+                v.validate_exp = false;
+                v.validate_nbf = false;
+                v.leeway = 0;
+                (alg, v)
+            })
+            .collect();
+        Self { kind, leeway: leeway_secs, validations }
+    }
+
+    /// Step 1–3: size, shape and header, before any key is looked up.
+    pub fn check_format(&self, token: &str) -> Result<TokenHeader, TokenError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(TokenError::TooLarge);
+        }
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(TokenError::Malformed("not three parts"));
+        };
+        match parts.count() {
+            0 => {}
+            2 => return Err(TokenError::Encrypted),
+            _ => return Err(TokenError::Malformed("not three parts")),
+        }
+        if [header, payload, signature].iter().any(|p| p.is_empty()) {
+            return Err(TokenError::Malformed("empty part"));
+        }
+        let header = URL_SAFE_NO_PAD
+            .decode(header)
+            .map_err(|_| TokenError::Malformed("header is not base64url"))?;
+        let header: RawHeader = serde_json::from_slice(&header)
+            .map_err(|_| TokenError::Malformed("header is not a JSON object"))?;
+        let forbidden = [
+            ("jku", header.jku.is_some()),
+            ("x5u", header.x5u.is_some()),
+            ("jwk", header.jwk.is_some()),
+            ("x5c", header.x5c.is_some()),
+            ("crit", header.crit.is_some()),
+        ];
+        if let Some((name, _)) = forbidden.iter().find(|(_, present)| *present) {
+            return Err(TokenError::ForbiddenHeader(name));
+        }
+        let kid = header.kid.ok_or(TokenError::MissingKeyId)?;
+        Ok(TokenHeader { kid, alg: header.alg })
+    }
+
+    /// Steps 4–7: algorithm binding, signature, claims and times at `now` (Unix seconds).
+    pub fn verify(
+        &self,
+        token: &str,
+        header: &TokenHeader,
+        key: &VerifyingKey,
+        now: u64,
+    ) -> Result<Claims, TokenError> {
+        if header.alg.parse::<Algorithm>().ok() != Some(key.algorithm) {
+            return Err(TokenError::AlgorithmMismatch);
+        }
+        let validation =
+            self.validations.get(&key.algorithm).ok_or(TokenError::AlgorithmMismatch)?;
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.key, validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::InvalidSignature => TokenError::BadSignature,
+                ErrorKind::InvalidAlgorithm => TokenError::AlgorithmMismatch,
+                ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
+                ErrorKind::InvalidAudience => TokenError::WrongAudience,
+                ErrorKind::MissingRequiredClaim(c) => TokenError::BadClaim(format!("missing {c}")),
+                ErrorKind::InvalidClaimFormat(c) => TokenError::BadClaim(format!("bad {c}")),
+                ErrorKind::Json(e) => TokenError::BadClaim(e.to_string()),
+                ErrorKind::Base64(_) | ErrorKind::Utf8(_) | ErrorKind::InvalidToken => {
+                    TokenError::Malformed("payload or signature is not valid")
+                }
+                _ => TokenError::BadSignature,
+            })?
+            .claims;
+        if claims.typ.as_deref() != Some(self.kind) {
+            return Err(TokenError::WrongKind);
+        }
+        self.check_times(&claims, now)?;
+        Ok(claims)
+    }
+
+    /// Step 7 alone, for tokens whose signature was verified before.
+    pub fn check_times(&self, claims: &Claims, now: u64) -> Result<(), TokenError> {
+        let now = now as f64;
+        let leeway = self.leeway as f64;
+        if claims.exp + leeway <= now {
+            return Err(TokenError::Expired);
+        }
+        if claims.nbf.is_some_and(|nbf| nbf > now + leeway) {
+            return Err(TokenError::NotYetValid);
+        }
+        if claims.iat.is_some_and(|iat| iat > now + leeway) {
+            return Err(TokenError::IssuedInFuture);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> TokenRules {
+        TokenRules::new("Bearer", "http://idp/realms/r", "api", 60, &[Algorithm::RS256])
+    }
+
+    fn b64(json: &str) -> String {
+        URL_SAFE_NO_PAD.encode(json)
+    }
+
+    #[test]
+    fn oversized_tokens_are_refused_before_parsing() {
+        let token = "a".repeat(MAX_TOKEN_BYTES + 1);
+        assert_eq!(rules().check_format(&token), Err(TokenError::TooLarge));
+    }
+
+    #[test]
+    fn shapes_other_than_three_parts_are_refused() {
+        assert_eq!(rules().check_format("a.b"), Err(TokenError::Malformed("not three parts")));
+        assert_eq!(rules().check_format("a.b.c.d"), Err(TokenError::Malformed("not three parts")));
+        assert_eq!(rules().check_format("a.b.c.d.e"), Err(TokenError::Encrypted));
+        assert_eq!(rules().check_format("a..c"), Err(TokenError::Malformed("empty part")));
+        assert!(matches!(rules().check_format("!!.b.c"), Err(TokenError::Malformed(_))));
+    }
+
+    #[test]
+    fn header_must_name_a_kid_and_no_key_location() {
+        let no_kid = format!("{}.e30.c2ln", b64(r#"{"alg":"RS256"}"#));
+        assert_eq!(rules().check_format(&no_kid), Err(TokenError::MissingKeyId));
+        for field in ["jku", "x5u", "jwk", "x5c", "crit"] {
+            let header = format!(r#"{{"alg":"RS256","kid":"k","{field}":"http://evil"}}"#);
+            let token = format!("{}.e30.c2ln", b64(&header));
+            assert_eq!(rules().check_format(&token), Err(TokenError::ForbiddenHeader(field)));
+        }
+        let ok = format!("{}.e30.c2ln", b64(r#"{"alg":"RS256","kid":"k","typ":"JWT"}"#));
+        assert_eq!(rules().check_format(&ok).unwrap().kid, "k");
+    }
+
+    #[test]
+    fn duplicate_header_members_are_refused() {
+        let token = format!("{}.e30.c2ln", b64(r#"{"alg":"RS256","kid":"a","kid":"b"}"#));
+        assert!(matches!(rules().check_format(&token), Err(TokenError::Malformed(_))));
+    }
+
+    fn claims(exp: f64, nbf: Option<f64>, iat: Option<f64>) -> Claims {
+        serde_json::from_value(serde_json::json!({
+            "iss": "i", "sub": "s", "aud": "api", "typ": "Bearer", "exp": exp, "nbf": nbf, "iat": iat
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn time_rules_apply_the_leeway() {
+        let now = 1_000_000;
+        let r = rules();
+        assert_eq!(
+            r.check_times(&claims(1_000_000.0 - 61.0, None, None), now),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(r.check_times(&claims(1_000_000.0 - 59.0, None, None), now), Ok(()));
+        let fut = Some(1_000_000.0 + 61.0);
+        assert_eq!(r.check_times(&claims(2e6, fut, None), now), Err(TokenError::NotYetValid));
+        assert_eq!(r.check_times(&claims(2e6, None, fut), now), Err(TokenError::IssuedInFuture));
+        let near = Some(1_000_000.0 + 59.0);
+        assert_eq!(r.check_times(&claims(2e6, near, near), now), Ok(()));
+    }
+}

@@ -1,0 +1,52 @@
+//! JSON routes of the demo app: the guide's `/secure-data`, an admin-only route, `/me`,
+//! and the liveness and readiness probes.
+
+use rocket::http::Status;
+use rocket::serde::json::{Json, Value, json};
+use rocket::{Route, State, get, routes};
+
+use crate::guards::{AuthenticatedUser, RequireRole, Role, RoleKind};
+use crate::identity::Identity;
+use crate::oidc::Oidc;
+
+/// The realm role `admin`.
+pub struct Admin;
+
+impl Role for Admin {
+    const NAME: &'static str = "admin";
+    const KIND: RoleKind = RoleKind::Realm;
+}
+
+/// The routes of this module.
+pub fn routes() -> Vec<Route> {
+    routes![secure_data, admin_data, me, health, ready]
+}
+
+#[get("/secure-data")]
+fn secure_data(_user: &AuthenticatedUser) -> Json<Value> {
+    Json(json!({"data": "This is secured data."}))
+}
+
+#[get("/admin-data")]
+fn admin_data(admin: RequireRole<Admin>) -> Json<Value> {
+    Json(json!({"data": "This is admin data.", "admin": admin.preferred_username}))
+}
+
+#[get("/me")]
+fn me(user: &AuthenticatedUser) -> Json<&Identity> {
+    Json(user.identity())
+}
+
+#[get("/health")]
+fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+#[get("/ready")]
+fn ready(oidc: &State<Oidc>) -> (Status, Json<Value>) {
+    if oidc.is_ready() {
+        (Status::Ok, Json(json!({"status": "ready"})))
+    } else {
+        (Status::ServiceUnavailable, Json(json!({"status": "waiting for the identity provider"})))
+    }
+}

@@ -1,0 +1,241 @@
+//! The JWKS fairing: discovery, rotation, unknown-kid flood control, and Keycloak outages.
+
+use std::time::Duration;
+
+use rocket::http::Status;
+use serde_json::json;
+
+use crate::idp::{Idp, Mode, TestKey, access_claims, mint};
+use crate::{
+    assert_invalid_token, eventually, figment_for, get_with_token, spawn_app, spawn_app_with,
+};
+
+#[rocket::async_test]
+async fn ready_once_keys_are_loaded() {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    let app = spawn_app(&idp).await;
+    assert_eq!(app.get("/ready").dispatch().await.status(), Status::Ok);
+    assert_eq!(idp.discovery_hits(), 1);
+    assert_eq!(idp.jwks_hits(), 1);
+}
+
+#[rocket::async_test]
+async fn rotated_key_is_accepted_without_restart() {
+    let (old, new) = (TestKey::rsa1(), TestKey::rsa2());
+    let idp = Idp::start(&[&old]).await;
+    let app = spawn_app(&idp).await;
+    idp.publish(&[&old, &new]);
+    let token = mint(&new, &access_claims(&idp, "alice", &["user"]));
+    assert_eq!(get_with_token(&app, "/secure-data", &token).await.status(), Status::Ok);
+    assert_eq!(idp.jwks_hits(), 2, "one refetch for the unknown kid");
+    // The old key still works while it is published.
+    let token = mint(&old, &access_claims(&idp, "alice", &["user"]));
+    assert_eq!(get_with_token(&app, "/secure-data", &token).await.status(), Status::Ok);
+}
+
+#[rocket::async_test]
+async fn key_removed_from_the_jwks_is_refused_after_the_next_refresh() {
+    let (old, new) = (TestKey::rsa1(), TestKey::rsa2());
+    let idp = Idp::start(&[&old, &new]).await;
+    let app = spawn_app_with(&idp, json!({"jwks_refresh_interval": 1})).await;
+    let old_token = mint(&old, &access_claims(&idp, "alice", &["user"]));
+    assert_eq!(get_with_token(&app, "/secure-data", &old_token).await.status(), Status::Ok);
+    idp.publish(&[&new]);
+    let hits = idp.jwks_hits();
+    assert!(eventually(Duration::from_secs(5), || async { idp.jwks_hits() > hits }).await);
+    rocket::tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_invalid_token(get_with_token(&app, "/secure-data", &old_token).await).await;
+}
+
+#[rocket::async_test]
+async fn unknown_kid_flood_causes_at_most_one_refetch() {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    let app = spawn_app(&idp).await;
+    let requests = (0..50).map(|i| {
+        let forger = TestKey::rsa2().with_kid(&format!("random-{i}"));
+        let token = mint(&forger, &access_claims(&idp, "mallory", &["admin"]));
+        let app = &app;
+        async move { get_with_token(app, "/secure-data", &token).await.status() }
+    });
+    let statuses = futures_join_all(requests).await;
+    assert!(statuses.iter().all(|s| *s == Status::Unauthorized), "{statuses:?}");
+    assert_eq!(idp.jwks_hits(), 2, "startup fetch plus one shared refetch");
+    // Still rate limited afterwards.
+    let forger = TestKey::rsa2().with_kid("yet-another");
+    let token = mint(&forger, &access_claims(&idp, "mallory", &[]));
+    assert_invalid_token(get_with_token(&app, "/secure-data", &token).await).await;
+    assert_eq!(idp.jwks_hits(), 2);
+}
+
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    // A tiny join_all on the local runtime: every future polled concurrently.
+    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if outputs[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => outputs[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.expect("ready")).collect()
+}
+
+#[rocket::async_test]
+async fn idp_down_after_start_keeps_validating_known_keys() {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    let app = spawn_app_with(&idp, json!({"jwks_refresh_interval": 1})).await;
+    idp.stop();
+    rocket::tokio::time::sleep(Duration::from_millis(1500)).await; // a refresh fails meanwhile
+    let token = mint(&key, &access_claims(&idp, "alice", &["user"]));
+    assert_eq!(get_with_token(&app, "/secure-data", &token).await.status(), Status::Ok);
+    assert_eq!(app.get("/ready").dispatch().await.status(), Status::Ok);
+}
+
+#[rocket::async_test]
+async fn failed_refresh_with_bad_answers_keeps_the_last_good_keys() {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    let app = spawn_app_with(&idp, json!({"jwks_refresh_interval": 1})).await;
+    let token = mint(&key, &access_claims(&idp, "alice", &["user"]));
+    for mode in [Mode::Status(500), Mode::Garbage, Mode::Huge] {
+        idp.set_mode(mode.clone());
+        let hits = idp.jwks_hits();
+        assert!(eventually(Duration::from_secs(5), || async { idp.jwks_hits() > hits }).await);
+        assert_eq!(
+            get_with_token(&app, "/secure-data", &token).await.status(),
+            Status::Ok,
+            "{mode:?}"
+        );
+    }
+    idp.set_mode(Mode::Normal);
+    idp.publish_raw(json!({"keys": [{"kid": "h", "kty": "oct", "k": "c2VjcmV0"}]}));
+    let hits = idp.jwks_hits();
+    assert!(eventually(Duration::from_secs(5), || async { idp.jwks_hits() > hits }).await);
+    assert_eq!(get_with_token(&app, "/secure-data", &token).await.status(), Status::Ok);
+}
+
+#[rocket::async_test]
+async fn idp_down_at_start_gives_503_then_ready_when_it_comes_up() {
+    let key = TestKey::rsa1();
+    let idp = Idp::start_down(&[&key]).await;
+    let app = spawn_app(&idp).await;
+    assert_eq!(app.get("/ready").dispatch().await.status(), Status::ServiceUnavailable);
+    let token = mint(&key, &access_claims(&idp, "alice", &["user"]));
+    let response = get_with_token(&app, "/secure-data", &token).await;
+    assert_eq!(response.status(), Status::ServiceUnavailable);
+    assert_eq!(response.headers().get_one("Retry-After"), Some("5"));
+    // Without credentials it is still a plain 401: no key is needed to say so.
+    assert_eq!(app.get("/secure-data").dispatch().await.status(), Status::Unauthorized);
+
+    idp.resume().await;
+    let ready = eventually(Duration::from_secs(10), || async {
+        app.get("/ready").dispatch().await.status() == Status::Ok
+    })
+    .await;
+    assert!(ready, "app became ready after the IdP came up");
+    assert_eq!(get_with_token(&app, "/secure-data", &token).await.status(), Status::Ok);
+}
+
+#[rocket::async_test]
+async fn encryption_key_in_the_jwks_is_never_used() {
+    let sig = TestKey::rsa1();
+    let enc = TestKey::rsa2().with_kid("enc");
+    let mut enc_jwk = enc.jwk.clone();
+    enc_jwk["use"] = json!("enc");
+    enc_jwk["alg"] = json!("RSA-OAEP");
+    let idp = Idp::start(&[&sig]).await;
+    idp.publish_raw(json!({"keys": [sig.jwk, enc_jwk]}));
+    let app = spawn_app_with(&idp, json!({"jwks_min_refresh_interval": 0})).await;
+    let token = mint(&enc, &access_claims(&idp, "alice", &["user"]));
+    let response = get_with_token(&app, "/secure-data", &token).await;
+    assert!(crate::www_authenticate(&response).contains("unknown key"));
+    assert_invalid_token(response).await;
+}
+
+#[rocket::async_test]
+async fn discovery_naming_another_issuer_keeps_the_app_unready() {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    idp.set_issuer_in_discovery("http://keycloak:8080/realms/test");
+    let app = spawn_app(&idp).await;
+    assert_eq!(app.get("/ready").dispatch().await.status(), Status::ServiceUnavailable);
+    let token = mint(&key, &access_claims(&idp, "alice", &["user"]));
+    assert_eq!(
+        get_with_token(&app, "/secure-data", &token).await.status(),
+        Status::ServiceUnavailable
+    );
+}
+
+#[rocket::async_test]
+async fn discovery_url_can_differ_from_the_issuer() {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    let internal =
+        format!("http://localhost:{}/realms/test/.well-known/openid-configuration", idp.port);
+    let app = spawn_app_with(&idp, json!({"discovery_url": internal})).await;
+    assert_eq!(app.get("/ready").dispatch().await.status(), Status::Ok);
+}
+
+#[rocket::async_test]
+async fn missing_issuer_fails_launch_naming_the_key() {
+    let idp = Idp::start(&[&TestKey::rsa1()]).await;
+    let figment = figment_for(&idp, json!({})).merge(("oidc.issuer", ""));
+    assert_launch_fails(figment).await;
+    let error =
+        rocket_keycloak::OidcConfig::from_figment(&figment_for(&idp, json!({"issuer": ""})))
+            .unwrap_err();
+    assert_eq!(error.key, "oidc.issuer");
+}
+
+async fn assert_launch_fails(figment: rocket::figment::Figment) {
+    let client =
+        rocket::local::asynchronous::Client::tracked(rocket_keycloak::rocket_with(figment));
+    let Err(error) = client.await else { panic!("launch must fail") };
+    // Reading the kind marks the error handled (an unhandled rocket::Error panics on drop).
+    assert!(
+        matches!(error.kind(), rocket::error::ErrorKind::FailedFairings(f) if f[0].name == "Keycloak OIDC")
+    );
+}
+
+#[rocket::async_test]
+async fn malformed_interval_fails_launch_naming_the_key() {
+    let idp = Idp::start(&[&TestKey::rsa1()]).await;
+    let figment = figment_for(&idp, json!({"jwks_refresh_interval": "often"}));
+    let error = rocket_keycloak::OidcConfig::from_figment(&figment).unwrap_err();
+    assert_eq!(error.key, "oidc.jwks_refresh_interval");
+    assert_launch_fails(figment).await;
+}
+
+#[rocket::async_test]
+#[allow(clippy::result_large_err)] // figment::Jail's own error type
+async fn environment_overrides_rocket_toml() {
+    // `rocket_keycloak::figment()` layers OIDC_* over Rocket.toml; checked via figment::Jail
+    // so the process environment of other tests is untouched.
+    figment::Jail::expect_with(|jail| {
+        jail.create_file(
+            "Rocket.toml",
+            "[default.oidc]\nissuer = \"http://a/realms/x\"\nclient_id = \"c\"\n",
+        )?;
+        jail.set_env("OIDC_ISSUER", "http://b/realms/y");
+        jail.set_env("OIDC_JWKS_REFRESH_INTERVAL", "42");
+        let config =
+            rocket_keycloak::OidcConfig::from_figment(&rocket_keycloak::figment()).unwrap();
+        assert_eq!(config.issuer, "http://b/realms/y");
+        assert_eq!(config.client_id, "c");
+        assert_eq!(config.jwks_refresh_interval, Duration::from_secs(42));
+        assert_eq!(config.realm(), "y");
+        Ok(())
+    });
+}

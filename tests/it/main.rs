@@ -1,0 +1,95 @@
+//! The integration test binary: the demo app on Rocket's local client, against the
+//! in-process identity provider of [`idp`].
+//!
+//! Tests that need a real Keycloak live in `keycloak`; they are `#[ignore]`d with the reason
+//! and run by `scripts/test`, which starts Keycloak first.
+
+mod api;
+mod idp;
+mod keys;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocket::figment::Figment;
+use rocket::http::{Header, Status};
+use rocket::local::asynchronous::{Client, LocalResponse};
+use serde_json::{Value, json};
+
+use idp::{Idp, TestKey};
+
+/// The app's figment for an IdP: hermetic (no Rocket.toml, no environment).
+pub fn figment_for(idp: &Idp, overrides: Value) -> Figment {
+    let mut oidc = json!({
+        "issuer": idp.issuer(),
+        "client_id": "demo-app",
+        "client_secret": "test-secret",
+        "jwks_min_refresh_interval": 10,
+    });
+    for (k, v) in overrides.as_object().unwrap() {
+        oidc[k] = v.clone();
+    }
+    Figment::from(rocket::Config::debug_default()).merge(("log_level", "off")).merge(("oidc", oidc))
+}
+
+/// The demo app against `idp`, with config overrides.
+pub async fn spawn_app_with(idp: &Idp, overrides: Value) -> Client {
+    Client::tracked(rocket_keycloak::rocket_with(figment_for(idp, overrides)))
+        .await
+        .expect("app launches")
+}
+
+/// The demo app against `idp`.
+pub async fn spawn_app(idp: &Idp) -> Client {
+    spawn_app_with(idp, json!({})).await
+}
+
+/// An IdP with the standard key `rsa1` and an app against it.
+pub async fn idp_and_app() -> (Arc<Idp>, TestKey, Client) {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    let app = spawn_app(&idp).await;
+    (idp, key, app)
+}
+
+/// GET `path` with `Authorization: Bearer <token>`.
+pub async fn get_with_token<'c>(app: &'c Client, path: &str, token: &str) -> LocalResponse<'c> {
+    app.get(path.to_owned())
+        .header(Header::new("Authorization", format!("Bearer {token}")))
+        .dispatch()
+        .await
+}
+
+/// The `WWW-Authenticate` header of a response.
+pub fn www_authenticate(response: &LocalResponse<'_>) -> String {
+    response.headers().get_one("WWW-Authenticate").unwrap_or_default().to_owned()
+}
+
+/// Asserts a 401 `invalid_token` with a JSON body.
+pub async fn assert_invalid_token(response: LocalResponse<'_>) {
+    assert_eq!(response.status(), Status::Unauthorized);
+    let header = www_authenticate(&response);
+    assert!(
+        header.starts_with("Bearer realm=\"test\", error=\"invalid_token\", error_description=\""),
+        "{header}"
+    );
+    let body: Value = response.into_json().await.expect("json body");
+    assert_eq!(body["error"], "invalid_token");
+    assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()));
+}
+
+/// Polls `cond` every 50 ms for at most `limit`.
+pub async fn eventually<F, Fut>(limit: Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if cond().await {
+            return true;
+        }
+        rocket::tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cond().await
+}
