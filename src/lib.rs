@@ -45,6 +45,11 @@
 //! }
 //! ```
 
+#[cfg(all(feature = "aws-lc", feature = "rust-crypto"))]
+compile_error!("enable exactly one crypto backend: `aws-lc` (default) or `rust-crypto`");
+#[cfg(not(any(feature = "aws-lc", feature = "rust-crypto")))]
+compile_error!("enable a crypto backend: `aws-lc` (default) or `rust-crypto`");
+
 pub mod config;
 pub mod error;
 pub mod guards;
