@@ -227,6 +227,16 @@ impl OidcConfig {
         })
     }
 
+    /// An absolute URL of this app for `path` (which starts with `/`).
+    pub fn app_path(&self, path: &str) -> String {
+        format!("{}{path}", self.app_url.as_str().trim_end_matches('/'))
+    }
+
+    /// Whether cookies must be `Secure` (the app is served over https).
+    pub fn secure_cookies(&self) -> bool {
+        self.app_url.scheme() == "https"
+    }
+
     /// The realm name for `WWW-Authenticate`: the issuer's last path segment for
     /// Keycloak issuers (`.../realms/demo` gives `demo`), else the whole issuer.
     pub fn realm(&self) -> &str {

@@ -18,8 +18,10 @@ use std::io::Cursor;
 use std::sync::Mutex;
 
 use rocket::http::{ContentType, Header, Status};
-use rocket::response::{self, Responder, Response};
+use rocket::response::{self, Redirect, Responder, Response};
 use rocket::{Catcher, Request, catch, catchers};
+
+use crate::guards::LoginRedirect;
 
 use crate::oidc::Oidc;
 use crate::oidc::tokens::TokenError;
@@ -150,33 +152,118 @@ impl<'r> Responder<'r, 'static> for AuthError {
     }
 }
 
-/// The catchers that render guard failures. Register them at `/`.
-pub fn catchers() -> Vec<Catcher> {
-    catchers![bad_request, unauthorized, forbidden, unavailable]
+/// A failure shown to a person: an HTML error page for browsers, JSON for API clients.
+#[derive(Debug, Clone)]
+pub struct ErrorPage {
+    /// The status.
+    pub status: Status,
+    /// A friendly sentence.
+    pub message: String,
 }
 
-fn recorded_or(request: &Request<'_>, fallback: AuthError) -> AuthError {
-    AuthError::recorded(request).filter(|e| e.status() == fallback.status()).unwrap_or(fallback)
+impl ErrorPage {
+    /// A page with this status and message.
+    pub fn new(status: Status, message: impl Into<String>) -> Self {
+        Self { status, message: message.into() }
+    }
+}
+
+/// Whether the client prefers HTML (a browser).
+pub fn wants_html(request: &Request<'_>) -> bool {
+    request.accept().is_some_and(|accept| accept.preferred().media_type().is_html())
+}
+
+impl<'r> Responder<'r, 'static> for ErrorPage {
+    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
+        if wants_html(request) {
+            let title = self.status.reason().unwrap_or("Error");
+            let page = rocket_dyn_templates::Template::render(
+                "error",
+                rocket_dyn_templates::context! {
+                    title: title,
+                    code: self.status.code,
+                    message: &self.message,
+                },
+            );
+            Response::build_from(page.respond_to(request)?).status(self.status).ok()
+        } else {
+            let code = match self.status.code {
+                400 => "invalid_request",
+                401 => "unauthorized",
+                403 => "forbidden",
+                404 => "not_found",
+                503 => "temporarily_unavailable",
+                _ => "server_error",
+            };
+            let body =
+                serde_json::json!({"error": code, "error_description": self.message}).to_string();
+            Response::build()
+                .status(self.status)
+                .header(ContentType::JSON)
+                .sized_body(body.len(), Cursor::new(body))
+                .ok()
+        }
+    }
+}
+
+/// What a catcher answers: the RFC 6750 error, an HTML page, or a redirect to sign-in.
+#[derive(Responder)]
+enum Caught {
+    Auth(AuthError),
+    Page(ErrorPage),
+    Login(Redirect),
+}
+
+/// The catchers that render guard failures (RFC 6750 for API clients, HTML error pages
+/// for browsers, a redirect to `/login` for pages that need a signed-in user) and the
+/// generic 404/500. Register them at `/`.
+pub fn catchers() -> Vec<Catcher> {
+    catchers![bad_request, unauthorized, forbidden, not_found, server_error, unavailable]
+}
+
+fn caught(request: &Request<'_>, fallback: AuthError) -> Caught {
+    let error = AuthError::recorded(request)
+        .filter(|e| e.status() == fallback.status())
+        .unwrap_or(fallback);
+    if error.status() == Status::Unauthorized && request.local_cache(|| LoginRedirect(false)).0 {
+        let next = request.uri().to_string();
+        let login = format!("/login?next={}", rocket::http::RawStr::new(&next).percent_encode());
+        return Caught::Login(Redirect::to(login));
+    }
+    if wants_html(request) {
+        return Caught::Page(ErrorPage::new(error.status(), error.description()));
+    }
+    Caught::Auth(error)
 }
 
 #[catch(400)]
-fn bad_request(request: &Request<'_>) -> AuthError {
-    recorded_or(request, AuthError::InvalidRequest("The request is malformed"))
+fn bad_request(request: &Request<'_>) -> Caught {
+    caught(request, AuthError::InvalidRequest("The request is malformed"))
 }
 
 #[catch(401)]
-fn unauthorized(request: &Request<'_>) -> AuthError {
-    recorded_or(request, AuthError::MissingCredentials)
+fn unauthorized(request: &Request<'_>) -> Caught {
+    caught(request, AuthError::MissingCredentials)
 }
 
 #[catch(403)]
-fn forbidden(request: &Request<'_>) -> AuthError {
-    recorded_or(request, AuthError::InsufficientScope(String::new()))
+fn forbidden(request: &Request<'_>) -> Caught {
+    caught(request, AuthError::InsufficientScope(String::new()))
 }
 
 #[catch(503)]
-fn unavailable(request: &Request<'_>) -> AuthError {
-    recorded_or(request, AuthError::Unavailable)
+fn unavailable(request: &Request<'_>) -> Caught {
+    caught(request, AuthError::Unavailable)
+}
+
+#[catch(404)]
+fn not_found() -> ErrorPage {
+    ErrorPage::new(Status::NotFound, "There is nothing here.")
+}
+
+#[catch(500)]
+fn server_error() -> ErrorPage {
+    ErrorPage::new(Status::InternalServerError, "Something went wrong on our side.")
 }
 
 #[cfg(test)]

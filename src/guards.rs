@@ -23,6 +23,7 @@ use rocket::request::{FromRequest, Outcome};
 use crate::error::AuthError;
 use crate::identity::Identity;
 use crate::oidc::Oidc;
+use crate::session::{self, Session, Sessions};
 
 /// An authenticated caller. Dereferences to [`Identity`].
 #[derive(Debug, Clone)]
@@ -81,9 +82,128 @@ async fn authenticate(request: &Request<'_>) -> Result<Arc<Identity>, AuthError>
         log::error!("rocket_keycloak: OidcFairing is not attached; refusing all credentials");
         return Err(AuthError::Unavailable);
     };
-    match bearer_token(request.headers().get("Authorization"))? {
-        Some(token) => oidc.validate_access_token(token).await,
-        None => Err(AuthError::MissingCredentials),
+    // A bearer header wins: an API client's explicit credential is never mixed with a
+    // browser session that happens to ride along.
+    if let Some(token) = bearer_token(request.headers().get("Authorization"))? {
+        return oidc.validate_access_token(token).await;
+    }
+    let cookies = request.cookies();
+    let (Some(id), Some(sessions)) =
+        (session::session_id(cookies), request.rocket().state::<Sessions>())
+    else {
+        return Err(AuthError::MissingCredentials);
+    };
+    match sessions.current(oidc, &id).await {
+        Ok(session) => {
+            let identity = session.identity.clone();
+            request.local_cache(|| CurrentSession(Some((id, session))));
+            Ok(identity)
+        }
+        Err(error) => {
+            if error == AuthError::MissingCredentials {
+                session::clear_session_cookie(cookies);
+            }
+            Err(error)
+        }
+    }
+}
+
+/// The browser session that authenticated this request, if any.
+struct CurrentSession(Option<(String, Session)>);
+
+/// The session id and session behind this request's authentication, if it came from a
+/// browser session (not a bearer token).
+pub fn current_session<'r>(request: &'r Request<'_>) -> Option<&'r (String, Session)> {
+    request.local_cache(|| CurrentSession(None)).0.as_ref()
+}
+
+/// A signed-in user on an HTML page. When the browser is not signed in, the 401 catcher
+/// redirects it to `/login?next=<this path>` instead of answering JSON.
+#[derive(Debug, Clone)]
+pub struct PageUser {
+    user: AuthenticatedUser,
+    csrf_token: Option<String>,
+}
+
+impl PageUser {
+    /// The user.
+    pub fn user(&self) -> &AuthenticatedUser {
+        &self.user
+    }
+
+    /// What templates show of the user.
+    pub fn identity_view(&self) -> serde_json::Value {
+        let identity: &Identity = self;
+        let mut client_roles: Vec<String> = identity
+            .client_roles
+            .iter()
+            .flat_map(|(client, roles)| roles.iter().map(move |r| format!("{client}: {r}")))
+            .collect();
+        client_roles.sort();
+        serde_json::json!({
+            "name": identity.display_name(),
+            "username": identity.preferred_username,
+            "email": identity.email,
+            "realm_roles": identity.realm_roles,
+            "client_roles": client_roles,
+        })
+    }
+
+    /// The session's anti-CSRF token for forms (absent for bearer-token callers).
+    pub fn csrf_token(&self) -> Option<&str> {
+        self.csrf_token.as_deref()
+    }
+}
+
+impl Deref for PageUser {
+    type Target = Identity;
+    fn deref(&self) -> &Identity {
+        &self.user
+    }
+}
+
+/// Marks a request whose 401 should become a redirect to the login page.
+pub(crate) struct LoginRedirect(pub bool);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for PageUser {
+    type Error = AuthError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthError> {
+        match <&AuthenticatedUser>::from_request(request).await {
+            Outcome::Success(user) => Outcome::Success(Self {
+                user: user.clone(),
+                csrf_token: current_session(request).map(|(_, s)| s.csrf_token.clone()),
+            }),
+            Outcome::Error((status, error)) => {
+                let api_client = request.headers().contains("Authorization");
+                if status == rocket::http::Status::Unauthorized && !api_client {
+                    request.local_cache(|| LoginRedirect(true));
+                }
+                Outcome::Error((status, error))
+            }
+            Outcome::Forward(status) => Outcome::Forward(status),
+        }
+    }
+}
+
+/// The signed-in user if there is one, else anonymous: for pages that show either.
+/// Invalid credentials count as anonymous here; use [`PageUser`] to require a user.
+#[derive(Debug, Clone)]
+pub struct MaybeUser(pub Option<PageUser>);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for MaybeUser {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        match <&AuthenticatedUser>::from_request(request).await {
+            Outcome::Success(user) => Outcome::Success(MaybeUser(Some(PageUser {
+                user: user.clone(),
+                csrf_token: current_session(request).map(|(_, s)| s.csrf_token.clone()),
+            }))),
+            _ => Outcome::Success(MaybeUser(None)),
+        }
     }
 }
 

@@ -54,6 +54,12 @@ pub struct Claims {
     /// ID-token nonce.
     #[serde(default)]
     pub nonce: Option<String>,
+    /// Token id (logout-token replay defence).
+    #[serde(default)]
+    pub jti: Option<String>,
+    /// Back-channel logout events.
+    #[serde(default)]
+    pub events: Option<serde_json::Map<String, serde_json::Value>>,
     /// Realm roles.
     #[serde(default)]
     pub realm_access: Option<Roles>,

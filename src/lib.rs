@@ -56,6 +56,7 @@ pub mod guards;
 pub mod identity;
 pub mod oidc;
 pub mod routes;
+pub mod session;
 
 use rocket::figment::Figment;
 use rocket::figment::providers::Env;
@@ -82,6 +83,9 @@ pub fn figment() -> Figment {
 pub fn rocket_with(figment: Figment) -> Rocket<Build> {
     rocket::custom(figment)
         .attach(OidcFairing)
+        .attach(rocket_dyn_templates::Template::fairing())
         .register("/", catchers())
         .mount("/", routes::api::routes())
+        .mount("/", routes::auth::routes())
+        .mount("/", routes::pages::routes())
 }

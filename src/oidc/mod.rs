@@ -22,6 +22,7 @@
 //! - The HTTP client has connect and total timeouts, follows no redirects, and documents
 //!   are capped at [`MAX_DOCUMENT_BYTES`].
 
+pub mod client;
 pub mod discovery;
 pub mod jwks;
 pub mod tokens;
@@ -36,7 +37,7 @@ use rocket::{Build, Orbit, Rocket, tokio};
 
 use crate::config::OidcConfig;
 use crate::error::AuthError;
-use crate::identity::Identity;
+use crate::identity::{Claims, Identity};
 use discovery::ProviderMetadata;
 use jwks::{KeySet, VerifyingKey};
 use tokens::{TokenError, TokenRules};
@@ -60,6 +61,8 @@ struct Inner {
     config: OidcConfig,
     http: reqwest::Client,
     access_rules: TokenRules,
+    id_rules: TokenRules,
+    logout_rules: TokenRules,
     metadata: ArcSwapOption<ProviderMetadata>,
     keys: ArcSwapOption<KeySet>,
     refresh: Mutex<RefreshState>,
@@ -103,18 +106,25 @@ impl Oidc {
     /// Builds the provider state from checked configuration. Nothing is fetched yet.
     pub fn new(config: OidcConfig) -> Self {
         let http = http_client();
-        let access_rules = TokenRules::new(
-            "Bearer",
-            &config.issuer,
-            &config.audience,
-            config.leeway.as_secs(),
-            &config.algorithms,
-        );
+        let rules = |kind, audience: &str| {
+            TokenRules::new(
+                kind,
+                &config.issuer,
+                audience,
+                config.leeway.as_secs(),
+                &config.algorithms,
+            )
+        };
+        let access_rules = rules("Bearer", &config.audience);
+        let id_rules = rules("ID", &config.client_id);
+        let logout_rules = rules("Logout", &config.client_id);
         Self {
             inner: Arc::new(Inner {
                 config,
                 http,
                 access_rules,
+                id_rules,
+                logout_rules,
                 metadata: ArcSwapOption::empty(),
                 keys: ArcSwapOption::empty(),
                 refresh: Mutex::new(RefreshState::default()),
@@ -150,12 +160,15 @@ impl Oidc {
 
     /// Validates a bearer access token and returns the caller's identity.
     pub async fn validate_access_token(&self, token: &str) -> Result<Arc<Identity>, AuthError> {
-        let rules = &self.inner.access_rules;
+        let claims = self.validate_with(&self.inner.access_rules, token).await?;
+        Ok(Arc::new(Identity::from(claims)))
+    }
+
+    /// Runs `rules` on `token`, looking its key up in the shared cache.
+    async fn validate_with(&self, rules: &TokenRules, token: &str) -> Result<Claims, AuthError> {
         let header = rules.check_format(token).map_err(AuthError::InvalidToken)?;
         let key = self.key_for(&header.kid).await?;
-        let claims =
-            rules.verify(token, &header, &key, unix_now()).map_err(AuthError::InvalidToken)?;
-        Ok(Arc::new(Identity::from(claims)))
+        rules.verify(token, &header, &key, unix_now()).map_err(AuthError::InvalidToken)
     }
 
     /// The verifying key named `kid`, refetching the JWKS (rate limited, single flight)
@@ -364,7 +377,12 @@ impl Fairing for OidcFairing {
         if !oidc.refresh("startup").await {
             log::warn!("starting without keys: /ready answers 503 until Keycloak is reachable");
         }
-        Ok(rocket.manage(oidc))
+        let rocket = rocket.manage(oidc);
+        // Apps that bring their own session store manage `Sessions` before attaching.
+        if rocket.state::<crate::session::Sessions>().is_none() {
+            return Ok(rocket.manage(crate::session::Sessions::default()));
+        }
+        Ok(rocket)
     }
 
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {

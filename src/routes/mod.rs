@@ -1,3 +1,6 @@
-//! The demo application's routes, one module per audience: [`api`] answers JSON.
+//! The routes, one module per audience: [`api`] answers JSON, [`auth`] runs the sign-in
+//! flow, [`pages`] renders HTML.
 
 pub mod api;
+pub mod auth;
+pub mod pages;

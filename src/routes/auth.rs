@@ -1,0 +1,254 @@
+//! The sign-in routes: `/login`, `/authorize`, `/logout` and `/backchannel-logout`.
+//!
+//! Decisions:
+//! - The login state (`state`, `nonce`, PKCE verifier, `next`) lives in a private cookie
+//!   named after the state, path `/authorize`, 10 minutes, so several tabs can sign in at
+//!   once and each state is usable exactly once (the cookie is removed before the code is
+//!   exchanged, whatever the outcome).
+//! - `next` is followed only if it is a local path: it must start with a single `/` and
+//!   contain no backslash or control character, so `//evil.example`, `/\evil` and
+//!   `https://evil` all land on `/hello` (open-redirect defence).
+//! - `iss` on the callback (RFC 9207), when present, must equal the issuer (mix-up defence).
+//! - Logout is a POST with the session's CSRF token; it ends the local session first, then
+//!   sends the browser to Keycloak's end-session endpoint with `id_token_hint`, so the
+//!   Keycloak session ends too.
+//! - Back-channel logout answers 200 only for a fully valid, first-seen logout token.
+
+use rocket::form::{Form, FromForm};
+use rocket::http::{Cookie, CookieJar, SameSite, Status};
+use rocket::response::Redirect;
+use rocket::serde::json::{Json, Value, json};
+use rocket::time::Duration as CookieDuration;
+use rocket::{Route, State, get, post, routes};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AuthError, ErrorPage};
+use crate::oidc::{Oidc, unix_now};
+use crate::session::{self, Sessions};
+
+/// How long a started sign-in may take.
+pub const LOGIN_STATE_SECONDS: i64 = 600;
+const LOGIN_COOKIE_PREFIX: &str = "kc_login_";
+
+/// The routes of this module.
+pub fn routes() -> Vec<Route> {
+    routes![login, authorize, logout, backchannel_logout]
+}
+
+#[derive(Serialize, Deserialize)]
+struct LoginState {
+    nonce: String,
+    verifier: String,
+    next: String,
+    started: u64,
+}
+
+/// `next` if it is a safe local path, else `/hello`.
+pub fn local_path_or_default(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.contains('\\')
+                && !path.chars().any(|c| c.is_control()) =>
+        {
+            path.to_owned()
+        }
+        _ => "/hello".to_owned(),
+    }
+}
+
+#[get("/login?<next>")]
+fn login(
+    next: Option<&str>,
+    oidc: &State<Oidc>,
+    cookies: &CookieJar<'_>,
+) -> Result<Redirect, ErrorPage> {
+    let request = oidc.begin_login().map_err(|e| {
+        log::warn!("cannot start sign-in: {e}");
+        ErrorPage::new(Status::ServiceUnavailable, "Sign-in is not available right now.")
+    })?;
+    let state = LoginState {
+        nonce: request.nonce,
+        verifier: request.pkce_verifier,
+        next: local_path_or_default(next),
+        started: unix_now(),
+    };
+    let value = serde_json::to_string(&state).unwrap_or_default();
+    let cookie = Cookie::build((format!("{LOGIN_COOKIE_PREFIX}{}", request.state), value))
+        .path("/authorize")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(oidc.config().secure_cookies())
+        .max_age(CookieDuration::seconds(LOGIN_STATE_SECONDS));
+    cookies.add_private(cookie);
+    Ok(Redirect::to(request.url.to_string()))
+}
+
+#[allow(clippy::too_many_arguments)]
+#[get("/authorize?<code>&<state>&<iss>&<error>")]
+async fn authorize(
+    code: Option<String>,
+    state: Option<&str>,
+    iss: Option<&str>,
+    error: Option<&str>,
+    oidc: &State<Oidc>,
+    sessions: &State<Sessions>,
+    cookies: &CookieJar<'_>,
+) -> Result<Redirect, ErrorPage> {
+    let bad = |message: &str| ErrorPage::new(Status::BadRequest, message);
+    let state = state
+        .filter(|s| !s.is_empty() && s.len() <= 128)
+        .ok_or_else(|| bad("The sign-in response has no state."))?;
+    let cookie_name = format!("{LOGIN_COOKIE_PREFIX}{state}");
+    let login: LoginState = cookies
+        .get_private(&cookie_name)
+        .and_then(|c| serde_json::from_str(c.value()).ok())
+        .ok_or_else(|| {
+            log::debug!("authorize: unknown, used or expired state");
+            bad("This sign-in link is unknown, expired or already used. Please sign in again.")
+        })?;
+    // Single use: gone before anything else can fail.
+    cookies.remove_private(Cookie::build(cookie_name).path("/authorize"));
+    if unix_now().saturating_sub(login.started) > LOGIN_STATE_SECONDS as u64 {
+        return Err(bad("The sign-in took too long. Please sign in again."));
+    }
+    if let Some(iss) = iss {
+        if iss != oidc.config().issuer {
+            log::warn!("authorize: iss {iss:?} is not our issuer (mix-up attempt?)");
+            return Err(bad("The sign-in response came from an unexpected identity provider."));
+        }
+    }
+    if let Some(error) = error {
+        log::info!("authorize: identity provider answered error={error:?}");
+        let message = if error == "access_denied" {
+            "Sign-in was cancelled."
+        } else {
+            "The identity provider could not sign you in."
+        };
+        return Err(ErrorPage::new(Status::Unauthorized, message));
+    }
+    let code =
+        code.filter(|c| !c.is_empty()).ok_or_else(|| bad("The sign-in response has no code."))?;
+    let tokens = oidc.exchange_code(code, login.verifier, &login.nonce).await.map_err(|e| {
+        log::warn!("authorize: {e}");
+        match e {
+            crate::oidc::client::FlowError::Unavailable(_) => ErrorPage::new(
+                Status::ServiceUnavailable,
+                "The identity provider is not reachable.",
+            ),
+            _ => bad("The sign-in could not be completed. Please sign in again."),
+        }
+    })?;
+    let id_token = tokens.id_token.clone().unwrap_or_default();
+    // A new id at every login; any previous session of this browser ends.
+    if let Some(old) = session::session_id(cookies) {
+        sessions.end(&old).await;
+    }
+    let (id, session) = sessions.create(tokens, id_token).await;
+    log::info!("signed in: sub {} sid {:?}", session.identity.sub, session.identity.sid);
+    session::set_session_cookie(cookies, id, oidc.config().secure_cookies());
+    Ok(Redirect::to(login.next))
+}
+
+/// The logout form.
+#[derive(FromForm)]
+struct LogoutForm<'r> {
+    csrf: &'r str,
+}
+
+#[post("/logout", data = "<form>")]
+async fn logout(
+    form: Form<LogoutForm<'_>>,
+    oidc: &State<Oidc>,
+    sessions: &State<Sessions>,
+    cookies: &CookieJar<'_>,
+) -> Result<Redirect, ErrorPage> {
+    let Some(id) = session::session_id(cookies) else {
+        return Ok(Redirect::to("/"));
+    };
+    let Some(session) = sessions.store().get(&id).await else {
+        session::clear_session_cookie(cookies);
+        return Ok(Redirect::to("/"));
+    };
+    if !constant_time_eq(form.csrf.as_bytes(), session.csrf_token.as_bytes()) {
+        log::warn!("logout without a valid CSRF token refused");
+        return Err(ErrorPage::new(Status::Forbidden, "The logout request was not valid."));
+    }
+    sessions.end(&id).await;
+    session::clear_session_cookie(cookies);
+    let config = oidc.config();
+    let Some(end_session) = oidc.metadata().and_then(|m| m.end_session_endpoint.clone()) else {
+        return Ok(Redirect::to("/"));
+    };
+    let mut url = end_session;
+    url.query_pairs_mut()
+        .append_pair("id_token_hint", &session.id_token)
+        .append_pair("post_logout_redirect_uri", &config.app_path("/"))
+        .append_pair("client_id", &config.client_id);
+    Ok(Redirect::to(url.to_string()))
+}
+
+#[derive(FromForm)]
+struct BackchannelForm<'r> {
+    logout_token: &'r str,
+}
+
+#[post("/backchannel-logout", data = "<form>")]
+async fn backchannel_logout(
+    form: Option<Form<BackchannelForm<'_>>>,
+    oidc: &State<Oidc>,
+    sessions: &State<Sessions>,
+) -> (Status, Json<Value>) {
+    let refuse = |why: &str| {
+        log::warn!("back-channel logout refused: {why}");
+        (Status::BadRequest, Json(json!({"error": "invalid_request", "error_description": why})))
+    };
+    let Some(form) = form else { return refuse("no logout_token") };
+    let claims = match oidc.validate_logout_token(form.logout_token).await {
+        Ok(claims) => claims,
+        Err(AuthError::InvalidToken(e)) => return refuse(&format!("{e:?}")),
+        Err(e) => return refuse(&e.to_string()),
+    };
+    let jti = claims.jti.as_deref().unwrap_or_default();
+    if !sessions.first_use_of_logout_token(jti, claims.exp as u64) {
+        return refuse("replayed logout token");
+    }
+    let ended = match &claims.sid {
+        Some(sid) => sessions.store().remove_by_sid(sid).await,
+        None => sessions.store().remove_by_sub(&claims.sub).await,
+    };
+    log::info!(
+        "back-channel logout: sub {} sid {:?}: {ended} session(s) ended",
+        claims.sub,
+        claims.sid
+    );
+    (Status::Ok, Json(json!({"ended_sessions": ended})))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed() {
+        assert_eq!(local_path_or_default(Some("/me?x=1")), "/me?x=1");
+        for evil in
+            ["//evil.example", "https://evil.example", "/\\evil.example", "evil", "/\r\nx", ""]
+        {
+            assert_eq!(local_path_or_default(Some(evil)), "/hello", "{evil:?}");
+        }
+        assert_eq!(local_path_or_default(None), "/hello");
+    }
+
+    #[test]
+    fn csrf_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}
