@@ -208,6 +208,7 @@ impl<'r> Responder<'r, 'static> for ErrorPage {
 
 /// What a catcher answers: the RFC 6750 error, an HTML page, or a redirect to sign-in.
 #[derive(Responder)]
+#[allow(clippy::large_enum_variant)] // built once per failed request
 enum Caught {
     Auth(AuthError),
     Page(ErrorPage),

@@ -186,68 +186,6 @@ impl RefreshLocks {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn session(sub: &str, sid: &str) -> Session {
-        Session {
-            identity: Arc::new(Identity {
-                sub: sub.into(),
-                preferred_username: None,
-                email: None,
-                name: None,
-                realm_roles: vec![],
-                client_roles: HashMap::new(),
-                azp: None,
-                sid: Some(sid.into()),
-                scopes: vec![],
-                expires_at: 0,
-            }),
-            id_token: "id-token-secret".into(),
-            access_token: "access-token-secret".into(),
-            refresh_token: Some("refresh-token-secret".into()),
-            access_expires_at: 0,
-            csrf_token: "csrf".into(),
-        }
-    }
-
-    #[rocket::async_test]
-    async fn store_is_bounded_and_evicts_the_oldest() {
-        let store = MemoryStore::new(2, Duration::from_secs(60));
-        store.put("a", session("u1", "s1")).await;
-        store.put("b", session("u2", "s2")).await;
-        store.put("c", session("u3", "s3")).await;
-        assert!(store.get("a").await.is_none());
-        assert!(store.get("b").await.is_some() && store.get("c").await.is_some());
-    }
-
-    #[rocket::async_test]
-    async fn sessions_expire() {
-        let store = MemoryStore::new(10, Duration::from_millis(10));
-        store.put("a", session("u1", "s1")).await;
-        std::thread::sleep(Duration::from_millis(20));
-        assert!(store.get("a").await.is_none());
-    }
-
-    #[rocket::async_test]
-    async fn remove_by_sid_and_sub_end_every_match() {
-        let store = MemoryStore::default();
-        store.put("a", session("u1", "s1")).await;
-        store.put("b", session("u1", "s1")).await;
-        store.put("c", session("u1", "s2")).await;
-        assert_eq!(store.remove_by_sid("s1").await, 2);
-        assert_eq!(store.remove_by_sub("u1").await, 1);
-        assert!(store.get("c").await.is_none());
-    }
-
-    #[test]
-    fn debug_redacts_tokens() {
-        let debug = format!("{:?}", session("u1", "s1"));
-        assert!(!debug.contains("secret"), "{debug}");
-    }
-}
-
 /// The session layer as Rocket state: the store, refresh locks, and the logout-token
 /// replay cache.
 pub struct Sessions {
@@ -366,5 +304,67 @@ impl Sessions {
         }
         seen.insert(jti.to_owned(), expires_at);
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(sub: &str, sid: &str) -> Session {
+        Session {
+            identity: Arc::new(Identity {
+                sub: sub.into(),
+                preferred_username: None,
+                email: None,
+                name: None,
+                realm_roles: vec![],
+                client_roles: HashMap::new(),
+                azp: None,
+                sid: Some(sid.into()),
+                scopes: vec![],
+                expires_at: 0,
+            }),
+            id_token: "id-token-secret".into(),
+            access_token: "access-token-secret".into(),
+            refresh_token: Some("refresh-token-secret".into()),
+            access_expires_at: 0,
+            csrf_token: "csrf".into(),
+        }
+    }
+
+    #[rocket::async_test]
+    async fn store_is_bounded_and_evicts_the_oldest() {
+        let store = MemoryStore::new(2, Duration::from_secs(60));
+        store.put("a", session("u1", "s1")).await;
+        store.put("b", session("u2", "s2")).await;
+        store.put("c", session("u3", "s3")).await;
+        assert!(store.get("a").await.is_none());
+        assert!(store.get("b").await.is_some() && store.get("c").await.is_some());
+    }
+
+    #[rocket::async_test]
+    async fn sessions_expire() {
+        let store = MemoryStore::new(10, Duration::from_millis(10));
+        store.put("a", session("u1", "s1")).await;
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(store.get("a").await.is_none());
+    }
+
+    #[rocket::async_test]
+    async fn remove_by_sid_and_sub_end_every_match() {
+        let store = MemoryStore::default();
+        store.put("a", session("u1", "s1")).await;
+        store.put("b", session("u1", "s1")).await;
+        store.put("c", session("u1", "s2")).await;
+        assert_eq!(store.remove_by_sid("s1").await, 2);
+        assert_eq!(store.remove_by_sub("u1").await, 1);
+        assert!(store.get("c").await.is_none());
+    }
+
+    #[test]
+    fn debug_redacts_tokens() {
+        let debug = format!("{:?}", session("u1", "s1"));
+        assert!(!debug.contains("secret"), "{debug}");
     }
 }

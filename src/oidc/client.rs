@@ -212,10 +212,10 @@ impl Oidc {
         if claims.azp.as_deref().is_some_and(|azp| azp != self.config().client_id) {
             return Err(FlowError::AzpMismatch);
         }
-        if let Some(nonce) = nonce {
-            if claims.nonce.as_deref() != Some(nonce) {
-                return Err(FlowError::NonceMismatch);
-            }
+        if let Some(nonce) = nonce
+            && claims.nonce.as_deref() != Some(nonce)
+        {
+            return Err(FlowError::NonceMismatch);
         }
         Ok(claims)
     }

@@ -113,11 +113,11 @@ async fn authorize(
     if unix_now().saturating_sub(login.started) > LOGIN_STATE_SECONDS as u64 {
         return Err(bad("The sign-in took too long. Please sign in again."));
     }
-    if let Some(iss) = iss {
-        if iss != oidc.config().issuer {
-            log::warn!("authorize: iss {iss:?} is not our issuer (mix-up attempt?)");
-            return Err(bad("The sign-in response came from an unexpected identity provider."));
-        }
+    if let Some(iss) = iss
+        && iss != oidc.config().issuer
+    {
+        log::warn!("authorize: iss {iss:?} is not our issuer (mix-up attempt?)");
+        return Err(bad("The sign-in response came from an unexpected identity provider."));
     }
     if let Some(error) = error {
         log::info!("authorize: identity provider answered error={error:?}");
