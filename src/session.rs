@@ -120,12 +120,12 @@ impl SessionStore for MemoryStore {
         if !entries.contains_key(id) && entries.len() >= self.capacity {
             let lifetime = self.lifetime;
             entries.retain(|_, (created, _)| created.elapsed() <= lifetime);
-            if entries.len() >= self.capacity {
-                if let Some(oldest) =
-                    entries.iter().min_by_key(|(_, (created, _))| *created).map(|(k, _)| k.clone())
-                {
-                    entries.remove(&oldest);
-                }
+            let oldest =
+                entries.iter().min_by_key(|(_, (created, _))| *created).map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest
+                && entries.len() >= self.capacity
+            {
+                entries.remove(&oldest);
             }
         }
         let created = entries.get(id).map_or_else(Instant::now, |(created, _)| *created);
