@@ -6,6 +6,7 @@
 
 mod api;
 mod idp;
+mod keycloak;
 mod keys;
 
 use std::sync::Arc;
