@@ -5,6 +5,7 @@
 //! and run by `scripts/test`, which starts Keycloak first.
 
 mod api;
+mod browser;
 mod idp;
 mod keycloak;
 mod keys;
