@@ -206,7 +206,8 @@ async fn backchannel_logout_accepts_a_valid_token_once() {
 #[rocket::async_test]
 async fn backchannel_logout_refuses_bad_tokens() {
     let (idp, key, app) = idp_and_app().await;
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Mutation)> = vec![
         ("nonce present", Box::new(|c| c["nonce"] = json!("n"))),
         (
             "no events",
