@@ -9,6 +9,7 @@ mod browser;
 mod idp;
 mod keycloak;
 mod keys;
+mod library;
 
 use std::sync::Arc;
 use std::time::Duration;
