@@ -56,6 +56,7 @@ pub mod guards;
 pub mod identity;
 pub mod oidc;
 pub mod routes;
+pub mod security;
 pub mod session;
 
 use rocket::figment::Figment;
@@ -84,6 +85,7 @@ pub fn rocket_with(figment: Figment) -> Rocket<Build> {
     rocket::custom(figment)
         .attach(OidcFairing)
         .attach(rocket_dyn_templates::Template::fairing())
+        .attach(security::SecurityHeaders)
         .register("/", catchers())
         .mount("/", routes::api::routes())
         .mount("/", routes::auth::routes())

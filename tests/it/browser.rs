@@ -245,3 +245,19 @@ async fn cookies_are_secure_when_the_app_is_served_over_https() {
         response.cookies().iter().find(|c| c.name().starts_with("kc_login_")).unwrap().clone();
     assert_eq!(cookie.secure(), Some(true));
 }
+
+#[rocket::async_test]
+async fn html_pages_carry_a_strict_security_policy() {
+    let (idp, _key, app) = idp_and_app().await;
+    let response = app.get("/").dispatch().await;
+    let headers = response.headers();
+    let csp = headers.get_one("Content-Security-Policy").unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    let origin = format!("http://127.0.0.1:{}", idp.port);
+    assert!(csp.contains(&format!("form-action 'self' {origin}")), "{csp}");
+    assert_eq!(headers.get_one("X-Content-Type-Options"), Some("nosniff"));
+    assert_eq!(headers.get_one("Referrer-Policy"), Some("no-referrer"));
+    assert_eq!(headers.get_one("Cache-Control"), Some("no-store"));
+    let api = app.get("/health").dispatch().await;
+    assert_eq!(api.headers().get_one("X-Content-Type-Options"), Some("nosniff"));
+}
