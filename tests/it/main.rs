@@ -6,6 +6,7 @@
 
 mod api;
 mod browser;
+mod deploy;
 mod idp;
 mod keycloak;
 mod keys;

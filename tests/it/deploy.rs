@@ -1,0 +1,67 @@
+//! docker-compose.yml and the Dockerfile cannot run here (no Docker engine), so they are
+//! checked by reading: the compose file parses, names files that exist, and wires the
+//! issuer so that browser and app agree on it.
+
+use std::path::Path;
+
+use serde_yaml::Value;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn compose() -> Value {
+    let text = std::fs::read_to_string(root().join("docker-compose.yml")).unwrap();
+    serde_yaml::from_str(&text).expect("docker-compose.yml is valid YAML")
+}
+
+fn env<'a>(service: &'a Value, key: &str) -> &'a str {
+    service["environment"][key].as_str().unwrap_or_else(|| panic!("environment {key}"))
+}
+
+#[test]
+fn compose_file_parses_and_references_existing_files() {
+    let compose = compose();
+    let services = compose["services"].as_mapping().expect("services");
+    assert!(services.contains_key("keycloak") && services.contains_key("app"));
+    let keycloak = &compose["services"]["keycloak"];
+    let image = keycloak["image"].as_str().unwrap();
+    assert!(image.contains("keycloak/keycloak:26."), "{image}");
+    let command: Vec<&str> =
+        keycloak["command"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(command, ["start-dev", "--import-realm"]);
+    for volume in keycloak["volumes"].as_sequence().unwrap() {
+        let source = volume.as_str().unwrap().split(':').next().unwrap();
+        assert!(root().join(source).exists(), "mounted file {source} exists");
+    }
+    let healthcheck = serde_yaml::to_string(&keycloak["healthcheck"]).unwrap();
+    assert!(!healthcheck.contains("curl"), "the Keycloak image has no curl");
+
+    let app = &compose["services"]["app"];
+    let context = app["build"].as_str().unwrap_or(".");
+    assert!(root().join(context).join("Dockerfile").exists());
+}
+
+#[test]
+fn browser_and_app_agree_on_the_issuer() {
+    let compose = compose();
+    let keycloak = &compose["services"]["keycloak"];
+    let app = &compose["services"]["app"];
+    let public = env(keycloak, "KC_HOSTNAME");
+    assert_eq!(env(app, "OIDC_ISSUER"), format!("{public}/realms/demo"));
+    let discovery = env(app, "OIDC_DISCOVERY_URL");
+    assert!(discovery.starts_with("http://keycloak:8080/realms/demo/"), "{discovery}");
+    assert_eq!(env(keycloak, "KC_HOSTNAME_BACKCHANNEL_DYNAMIC"), "true");
+    assert_eq!(env(app, "OIDC_CLIENT_ID"), "demo-app");
+}
+
+#[test]
+fn dockerfile_copies_what_the_app_reads_at_run_time() {
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("cargo build --release --locked"));
+    for needed in ["Rocket.toml", "templates"] {
+        assert!(dockerfile.contains(&format!("COPY {needed}")), "Dockerfile copies {needed}");
+        assert!(root().join(needed).exists());
+    }
+    assert!(dockerfile.contains("rocket_keycloak"), "the binary's name");
+}
