@@ -22,6 +22,7 @@
 //! - The HTTP client has connect and total timeouts, follows no redirects, and documents
 //!   are capped at [`MAX_DOCUMENT_BYTES`].
 
+pub mod cache;
 pub mod client;
 pub mod discovery;
 pub mod jwks;
@@ -63,6 +64,7 @@ struct Inner {
     access_rules: TokenRules,
     id_rules: TokenRules,
     logout_rules: TokenRules,
+    token_cache: cache::TokenCache,
     metadata: ArcSwapOption<ProviderMetadata>,
     keys: ArcSwapOption<KeySet>,
     refresh: Mutex<RefreshState>,
@@ -125,6 +127,7 @@ impl Oidc {
                 access_rules,
                 id_rules,
                 logout_rules,
+                token_cache: cache::TokenCache::default(),
                 metadata: ArcSwapOption::empty(),
                 keys: ArcSwapOption::empty(),
                 refresh: Mutex::new(RefreshState::default()),
@@ -159,9 +162,47 @@ impl Oidc {
     }
 
     /// Validates a bearer access token and returns the caller's identity.
+    ///
+    /// A token that passed every check before is served from the verified-token cache
+    /// (time rules re-applied); see [`cache`].
     pub async fn validate_access_token(&self, token: &str) -> Result<Arc<Identity>, AuthError> {
-        let claims = self.validate_with(&self.inner.access_rules, token).await?;
-        Ok(Arc::new(Identity::from(claims)))
+        let rules = &self.inner.access_rules;
+        if token.len() > tokens::MAX_TOKEN_BYTES {
+            return Err(AuthError::InvalidToken(TokenError::TooLarge));
+        }
+        let digest = cache::digest(token);
+        let now = unix_now();
+        let cache = &self.inner.token_cache;
+        if let Some(keys) = self.inner.keys.load().as_deref()
+            && let Some(hit) = cache.accepted(&digest, now, keys)
+        {
+            rules
+                .check_time_claims(hit.exp, hit.nbf, hit.iat, now)
+                .map_err(AuthError::InvalidToken)?;
+            return Ok(hit.identity.clone());
+        }
+        if let Some(error) = cache.rejected(&digest) {
+            return Err(AuthError::InvalidToken(error));
+        }
+        let header = rules.check_format(token).map_err(|e| {
+            cache.reject(digest, &e);
+            AuthError::InvalidToken(e)
+        })?;
+        let key = self.key_for(&header.kid).await?;
+        match rules.verify(token, &header, &key, now) {
+            Ok(claims) => {
+                let (exp, nbf, iat) = (claims.exp, claims.nbf, claims.iat);
+                let identity = Arc::new(Identity::from(claims));
+                let entry =
+                    cache::Accepted { identity: identity.clone(), kid: header.kid, exp, nbf, iat };
+                cache.accept(digest, entry, now);
+                Ok(identity)
+            }
+            Err(error) => {
+                cache.reject(digest, &error);
+                Err(AuthError::InvalidToken(error))
+            }
+        }
     }
 
     /// Runs `rules` on `token`, looking its key up in the shared cache.
@@ -269,6 +310,7 @@ impl Oidc {
         }
         let keys = Arc::new(keys);
         self.inner.keys.store(Some(keys.clone()));
+        self.inner.token_cache.retain_keys(&keys);
         Ok(keys)
     }
 

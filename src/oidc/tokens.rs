@@ -93,6 +93,15 @@ impl std::fmt::Display for TokenError {
 
 impl std::error::Error for TokenError {}
 
+impl TokenError {
+    /// Whether the same token will always fail the same way (so the refusal may be
+    /// remembered). Unknown keys may appear after a refresh and times move on, so those
+    /// refusals are not permanent.
+    pub fn is_permanent(&self) -> bool {
+        !matches!(self, Self::UnknownKey | Self::NotYetValid | Self::IssuedInFuture)
+    }
+}
+
 /// What the header says, read before the key is chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenHeader {
@@ -223,17 +232,28 @@ impl TokenRules {
         Ok(claims)
     }
 
-    /// Step 7 alone, for tokens whose signature was verified before.
+    /// Step 7 alone.
     pub fn check_times(&self, claims: &Claims, now: u64) -> Result<(), TokenError> {
+        self.check_time_claims(claims.exp, claims.nbf, claims.iat, now)
+    }
+
+    /// Step 7 on bare `exp`, `nbf`, `iat`: for tokens whose signature was verified before.
+    pub fn check_time_claims(
+        &self,
+        exp: f64,
+        nbf: Option<f64>,
+        iat: Option<f64>,
+        now: u64,
+    ) -> Result<(), TokenError> {
         let now = now as f64;
         let leeway = self.leeway as f64;
-        if claims.exp + leeway <= now {
+        if exp + leeway <= now {
             return Err(TokenError::Expired);
         }
-        if claims.nbf.is_some_and(|nbf| nbf > now + leeway) {
+        if nbf.is_some_and(|nbf| nbf > now + leeway) {
             return Err(TokenError::NotYetValid);
         }
-        if claims.iat.is_some_and(|iat| iat > now + leeway) {
+        if iat.is_some_and(|iat| iat > now + leeway) {
             return Err(TokenError::IssuedInFuture);
         }
         Ok(())

@@ -411,3 +411,35 @@ async fn health_is_always_200() {
     let app = spawn_app(&idp).await;
     assert_eq!(app.get("/health").dispatch().await.status(), Status::Ok);
 }
+
+#[rocket::async_test]
+async fn cached_token_is_still_refused_once_it_expires() {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    let app = spawn_app_with(&idp, json!({"leeway": 0})).await;
+    let mut claims = access_claims(&idp, "alice", &["user"]);
+    claims["exp"] = json!(now() + 2);
+    let token = mint(&key, &claims);
+    assert_eq!(get_with_token(&app, "/secure-data", &token).await.status(), Status::Ok);
+    assert_eq!(get_with_token(&app, "/secure-data", &token).await.status(), Status::Ok, "cached");
+    rocket::tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    assert_invalid_token(get_with_token(&app, "/secure-data", &token).await).await;
+}
+
+#[rocket::async_test]
+async fn a_refused_token_stays_refused_and_a_near_copy_is_judged_on_its_own() {
+    let (idp, key, app) = idp_and_app().await;
+    let forger = TestKey::rsa2().with_kid("rsa1");
+    let forged = mint(&forger, &access_claims(&idp, "mallory", &["admin"]));
+    for _ in 0..3 {
+        assert_invalid_token(get_with_token(&app, "/admin-data", &forged).await).await;
+    }
+    // A valid token accepted (and cached) does not vouch for a token that differs in one byte.
+    let token = mint(&key, &access_claims(&idp, "alice", &["user"]));
+    assert_eq!(get_with_token(&app, "/secure-data", &token).await.status(), Status::Ok);
+    let mut altered = token.clone().into_bytes();
+    let last = altered.len() - 1;
+    altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    assert_invalid_token(get_with_token(&app, "/secure-data", &altered).await).await;
+}

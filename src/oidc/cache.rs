@@ -1,0 +1,104 @@
+//! Caches of already-judged access tokens, so a token's signature is checked once.
+//!
+//! Decisions:
+//! - Keyed by the SHA-256 of the whole token, never a prefix: two tokens share an entry
+//!   only if they are the same bytes.
+//! - Bounded ([`ACCEPTED_CAPACITY`], [`REJECTED_CAPACITY`]); quick_cache evicts by
+//!   recency and frequency, and its lookups take no lock a JWKS refresh could hold.
+//! - An accepted entry is used only before the token's `exp` (plus nothing; the leeway
+//!   still applies on the full path) and only while its key is still published; the time
+//!   rules are re-applied on every hit. Entries whose key left the JWKS are also purged at
+//!   each refresh.
+//! - A refusal is remembered for [`REJECTED_TTL`] when it is permanent (a forged signature,
+//!   a wrong audience, ...), so replaying one bad token costs a hash, not an RSA
+//!   verification. Unknown keys and not-yet-valid times are never remembered.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use quick_cache::sync::Cache;
+use sha2::{Digest, Sha256};
+
+use super::jwks::KeySet;
+use super::tokens::TokenError;
+use crate::identity::Identity;
+
+/// Accepted tokens remembered.
+pub const ACCEPTED_CAPACITY: usize = 10_000;
+/// Refused tokens remembered.
+pub const REJECTED_CAPACITY: usize = 1_000;
+/// How long a refusal is remembered.
+pub const REJECTED_TTL: Duration = Duration::from_secs(60);
+
+/// A token's cache key.
+pub type TokenDigest = [u8; 32];
+
+/// The digest of a token.
+pub fn digest(token: &str) -> TokenDigest {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// What is kept of an accepted token.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The identity handed to handlers (shared).
+    pub identity: Arc<Identity>,
+    /// The key that verified it.
+    pub kid: String,
+    /// `exp`, `nbf`, `iat` for the time rules.
+    pub exp: f64,
+    /// Not-before.
+    pub nbf: Option<f64>,
+    /// Issued-at.
+    pub iat: Option<f64>,
+}
+
+/// The two caches.
+pub struct TokenCache {
+    accepted: Cache<TokenDigest, Arc<Accepted>>,
+    rejected: Cache<TokenDigest, (Instant, TokenError)>,
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        Self { accepted: Cache::new(ACCEPTED_CAPACITY), rejected: Cache::new(REJECTED_CAPACITY) }
+    }
+}
+
+impl TokenCache {
+    /// The accepted entry for `digest`, if usable at `now` with the current `keys`.
+    pub fn accepted(&self, digest: &TokenDigest, now: u64, keys: &KeySet) -> Option<Arc<Accepted>> {
+        let hit = self.accepted.get(digest)?;
+        if (now as f64) < hit.exp && keys.contains(&hit.kid) {
+            Some(hit)
+        } else {
+            self.accepted.remove(digest);
+            None
+        }
+    }
+
+    /// Remembers an accepted token (only while it has not expired).
+    pub fn accept(&self, digest: TokenDigest, entry: Accepted, now: u64) {
+        if (now as f64) < entry.exp {
+            self.accepted.insert(digest, Arc::new(entry));
+        }
+    }
+
+    /// A remembered refusal of this token, if still fresh.
+    pub fn rejected(&self, digest: &TokenDigest) -> Option<TokenError> {
+        let (at, error) = self.rejected.get(digest)?;
+        if at.elapsed() < REJECTED_TTL { Some(error) } else { None }
+    }
+
+    /// Remembers a refusal if it is permanent.
+    pub fn reject(&self, digest: TokenDigest, error: &TokenError) {
+        if error.is_permanent() {
+            self.rejected.insert(digest, (Instant::now(), error.clone()));
+        }
+    }
+
+    /// Drops accepted entries whose key is no longer published.
+    pub fn retain_keys(&self, keys: &KeySet) {
+        self.accepted.retain(|_, entry| keys.contains(&entry.kid));
+    }
+}
