@@ -29,6 +29,8 @@ fn free_port() -> u16 {
 #[ignore = "needs Keycloak: run scripts/test"]
 async fn chromium_signs_in_through_keycloak_and_sees_hello() {
     let _realm = serial().await;
+    // The test binary links two rustls providers (reqwest's and fantoccini's): pick one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let chromedriver =
         std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
