@@ -87,6 +87,12 @@ async fn authenticate(request: &Request<'_>) -> Result<Arc<Identity>, AuthError>
     if let Some(token) = bearer_token(request.headers().get("Authorization"))? {
         return oidc.validate_access_token(token).await;
     }
+    // Boxed: the session path (with its refresh) is a large future the bearer path should
+    // not carry around.
+    Box::pin(session_identity(request, oidc)).await
+}
+
+async fn session_identity(request: &Request<'_>, oidc: &Oidc) -> Result<Arc<Identity>, AuthError> {
     let cookies = request.cookies();
     let (Some(id), Some(sessions)) =
         (session::session_id(cookies), request.rocket().state::<Sessions>())
@@ -210,7 +216,7 @@ impl<'r> FromRequest<'r> for MaybeUser {
 /// Extracts the bearer token from the `Authorization` header values.
 ///
 /// `Ok(None)`: no header. Errors: several headers, another scheme, no token, or more than
-/// one token (`invalid_request`); characters outside RFC 6750's `b64token` (`invalid_token`).
+/// one token (`invalid_request`).
 pub fn bearer_token<'a>(
     mut values: impl Iterator<Item = &'a str>,
 ) -> Result<Option<&'a str>, AuthError> {
@@ -230,14 +236,8 @@ pub fn bearer_token<'a>(
     if token.contains(|c: char| c.is_ascii_whitespace()) {
         return Err(AuthError::InvalidRequest("Send exactly one bearer token"));
     }
-    let body = token.trim_end_matches('=');
-    let b64token =
-        |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/');
-    if body.is_empty() || !body.chars().all(b64token) {
-        return Err(AuthError::InvalidToken(crate::oidc::tokens::TokenError::Malformed(
-            "characters outside b64token",
-        )));
-    }
+    // The token's characters are checked with its format, after the verified-token cache
+    // lookup, so the common path does not scan the token twice.
     Ok(Some(token))
 }
 
@@ -367,12 +367,5 @@ mod tests {
             let error = parse(values).unwrap_err();
             assert_eq!(error.code(), Some("invalid_request"), "{values:?}");
         }
-    }
-
-    #[test]
-    fn odd_characters_are_invalid_token() {
-        let error = parse(&["Bearer a\"b"]).unwrap_err();
-        assert_eq!(error.code(), Some("invalid_token"));
-        assert_eq!(parse(&["Bearer ==="]).unwrap_err().code(), Some("invalid_token"));
     }
 }

@@ -26,7 +26,7 @@ use crate::identity::Identity;
 /// Accepted tokens remembered.
 pub const ACCEPTED_CAPACITY: usize = 10_000;
 /// Refused tokens remembered.
-pub const REJECTED_CAPACITY: usize = 1_000;
+pub const REJECTED_CAPACITY: usize = 4_096;
 /// How long a refusal is remembered.
 pub const REJECTED_TTL: Duration = Duration::from_secs(60);
 

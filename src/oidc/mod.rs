@@ -166,24 +166,42 @@ impl Oidc {
     /// A token that passed every check before is served from the verified-token cache
     /// (time rules re-applied); see [`cache`].
     pub async fn validate_access_token(&self, token: &str) -> Result<Arc<Identity>, AuthError> {
-        let rules = &self.inner.access_rules;
         if token.len() > tokens::MAX_TOKEN_BYTES {
             return Err(AuthError::InvalidToken(TokenError::TooLarge));
         }
         let digest = cache::digest(token);
         let now = unix_now();
+        if let Some(judged) = self.judged_before(&digest, now) {
+            return judged;
+        }
+        // The full check is boxed so the common (cached) path stays a small future.
+        Box::pin(self.validate_uncached(token, digest, now)).await
+    }
+
+    /// The cached verdict on a token, if there is one.
+    fn judged_before(
+        &self,
+        digest: &cache::TokenDigest,
+        now: u64,
+    ) -> Option<Result<Arc<Identity>, AuthError>> {
         let cache = &self.inner.token_cache;
         if let Some(keys) = self.inner.keys.load().as_deref()
-            && let Some(hit) = cache.accepted(&digest, now, keys)
+            && let Some(hit) = cache.accepted(digest, now, keys)
         {
-            rules
-                .check_time_claims(hit.exp, hit.nbf, hit.iat, now)
-                .map_err(AuthError::InvalidToken)?;
-            return Ok(hit.identity.clone());
+            let times = self.inner.access_rules.check_time_claims(hit.exp, hit.nbf, hit.iat, now);
+            return Some(times.map(|()| hit.identity.clone()).map_err(AuthError::InvalidToken));
         }
-        if let Some(error) = cache.rejected(&digest) {
-            return Err(AuthError::InvalidToken(error));
-        }
+        cache.rejected(digest).map(|error| Err(AuthError::InvalidToken(error)))
+    }
+
+    async fn validate_uncached(
+        &self,
+        token: &str,
+        digest: cache::TokenDigest,
+        now: u64,
+    ) -> Result<Arc<Identity>, AuthError> {
+        let rules = &self.inner.access_rules;
+        let cache = &self.inner.token_cache;
         let header = rules.check_format(token).map_err(|e| {
             cache.reject(digest, &e);
             AuthError::InvalidToken(e)

@@ -178,6 +178,10 @@ impl TokenRules {
         if [header, payload, signature].iter().any(|p| p.is_empty()) {
             return Err(TokenError::Malformed("empty part"));
         }
+        let base64url = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        if !token.bytes().all(|b| b == b'.' || base64url(b)) {
+            return Err(TokenError::Malformed("characters outside base64url"));
+        }
         let header = URL_SAFE_NO_PAD
             .decode(header)
             .map_err(|_| TokenError::Malformed("header is not base64url"))?;
@@ -285,6 +289,17 @@ mod tests {
         assert_eq!(rules().check_format("a.b.c.d.e"), Err(TokenError::Encrypted));
         assert_eq!(rules().check_format("a..c"), Err(TokenError::Malformed("empty part")));
         assert!(matches!(rules().check_format("!!.b.c"), Err(TokenError::Malformed(_))));
+    }
+
+    #[test]
+    fn characters_outside_base64url_are_refused() {
+        for token in ["a\"b.c.d", "a+b.c.d", "a/b.c.d", "ab.c.d==", "a~b.c.d"] {
+            assert_eq!(
+                rules().check_format(token),
+                Err(TokenError::Malformed("characters outside base64url")),
+                "{token}"
+            );
+        }
     }
 
     #[test]
