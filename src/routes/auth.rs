@@ -35,12 +35,21 @@ pub fn routes() -> Vec<Route> {
     routes![login, authorize, logout, backchannel_logout]
 }
 
+/// What the login cookie holds between `/login` and `/authorize`.
 #[derive(Serialize, Deserialize)]
-struct LoginState {
+pub struct LoginState {
     nonce: String,
     verifier: String,
-    next: String,
+    /// Where to go after sign-in (already checked to be a local path).
+    pub next: String,
     started: u64,
+}
+
+impl LoginState {
+    /// Decodes a login cookie's (decrypted) value.
+    pub fn decode(value: &str) -> Option<Self> {
+        serde_json::from_str(value).ok()
+    }
 }
 
 /// `next` if it is a safe local path, else `/hello`.
@@ -103,7 +112,7 @@ async fn authorize(
     let cookie_name = format!("{LOGIN_COOKIE_PREFIX}{state}");
     let login: LoginState = cookies
         .get_private(&cookie_name)
-        .and_then(|c| serde_json::from_str(c.value()).ok())
+        .and_then(|c| LoginState::decode(c.value()))
         .ok_or_else(|| {
             log::debug!("authorize: unknown, used or expired state");
             bad("This sign-in link is unknown, expired or already used. Please sign in again.")

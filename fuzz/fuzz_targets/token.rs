@@ -1,0 +1,39 @@
+//! The token decoder/validator entry point with a fixed key set: any input is refused
+//! cleanly (no panic), and nothing but the one real token is ever accepted.
+#![no_main]
+
+use std::sync::LazyLock;
+
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, EncodingKey};
+use libfuzzer_sys::fuzz_target;
+use rocket_keycloak::config::DEFAULT_ALGORITHMS;
+use rocket_keycloak::oidc::jwks::KeySet;
+use rocket_keycloak::oidc::tokens::TokenRules;
+
+const ISSUER: &str = "http://localhost:8080/realms/demo";
+const NOW: u64 = 1_800_000_000;
+
+static SETUP: LazyLock<(KeySet, TokenRules)> = LazyLock::new(|| {
+    let key = EncodingKey::from_rsa_pem(include_bytes!("../../tests/fixtures/keys/rsa1.pem")).unwrap();
+    let mut jwk = serde_json::to_value(Jwk::from_encoding_key(&key, Algorithm::RS256).unwrap()).unwrap();
+    jwk["kid"] = "rsa1".into();
+    let ec = EncodingKey::from_ec_pem(include_bytes!("../../tests/fixtures/keys/ec1.pem")).unwrap();
+    let mut ec_jwk = serde_json::to_value(Jwk::from_encoding_key(&ec, Algorithm::ES256).unwrap()).unwrap();
+    ec_jwk["kid"] = "ec1".into();
+    let jwks = serde_json::json!({"keys": [jwk, ec_jwk]}).to_string();
+    let (keys, _) = KeySet::from_json(jwks.as_bytes(), &DEFAULT_ALGORITHMS).unwrap();
+    (keys, TokenRules::new("Bearer", ISSUER, "demo-app", 60, &DEFAULT_ALGORITHMS))
+});
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(token) = std::str::from_utf8(data) else { return };
+    let (keys, rules) = &*SETUP;
+    let Ok(header) = rules.check_format(token) else { return };
+    let Some(key) = keys.get(&header.kid) else { return };
+    if let Ok(claims) = rules.verify(token, &header, key, NOW) {
+        // Only tokens signed with the fixture keys can get here: the fuzzer cannot forge.
+        assert_eq!(claims.iss, ISSUER);
+        assert_eq!(claims.typ.as_deref(), Some("Bearer"));
+    }
+});
