@@ -88,6 +88,11 @@ struct State {
     jwks: Value,
     issuer_override: Option<String>,
     mode: Mode,
+    /// Token-endpoint answers by authorization code (single use) or refresh token.
+    grants: std::collections::HashMap<String, Value>,
+    /// The form fields of the last token request.
+    last_token_request: Vec<(String, String)>,
+    token_requests: usize,
 }
 
 pub struct Idp {
@@ -113,6 +118,9 @@ impl Idp {
                 jwks: json!({"keys": []}),
                 issuer_override: None,
                 mode: Mode::Normal,
+                grants: Default::default(),
+                last_token_request: Vec::new(),
+                token_requests: 0,
             })),
             discovery_hits: Arc::default(),
             jwks_hits: Arc::default(),
@@ -189,6 +197,26 @@ impl Idp {
         self.state.lock().unwrap().issuer_override = Some(issuer.into());
     }
 
+    /// The token endpoint will answer `response` (once) for authorization code `code`.
+    pub fn expect_code(&self, code: &str, response: Value) {
+        self.state.lock().unwrap().grants.insert(format!("code:{code}"), response);
+    }
+
+    /// The token endpoint will answer `response` for refresh token `token` (until replaced).
+    pub fn expect_refresh(&self, token: &str, response: Value) {
+        self.state.lock().unwrap().grants.insert(format!("refresh:{token}"), response);
+    }
+
+    /// The form fields of the last token request.
+    pub fn last_token_request(&self) -> Vec<(String, String)> {
+        self.state.lock().unwrap().last_token_request.clone()
+    }
+
+    /// How many token requests arrived.
+    pub fn token_requests(&self) -> usize {
+        self.state.lock().unwrap().token_requests
+    }
+
     pub fn jwks_hits(&self) -> usize {
         self.jwks_hits.load(Ordering::SeqCst)
     }
@@ -212,18 +240,36 @@ async fn handle(
     jwks_hits: Arc<AtomicUsize>,
 ) {
     let mut request = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+    let mut buf = [0u8; 4096];
+    let header_end = loop {
+        if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&request[..header_end]).to_string();
+    let length = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
+        })
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    while request.len() < header_end + length {
         match stream.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => request.extend_from_slice(&buf[..n]),
         }
     }
-    let text = String::from_utf8_lossy(&request);
-    let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let form: Vec<(String, String)> =
+        url::form_urlencoded::parse(&request[header_end..]).into_owned().collect();
+    let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
     let issuer = format!("http://127.0.0.1:{port}/realms/{REALM}");
     let (mode, body) = {
-        let state = state.lock().unwrap();
+        let mut state = state.lock().unwrap();
         let body = if path.ends_with("/.well-known/openid-configuration") {
             discovery_hits.fetch_add(1, Ordering::SeqCst);
             let named = state.issuer_override.clone().unwrap_or_else(|| issuer.clone());
@@ -237,10 +283,41 @@ async fn handle(
         } else if path.ends_with("/protocol/openid-connect/certs") {
             jwks_hits.fetch_add(1, Ordering::SeqCst);
             Some(state.jwks.clone())
+        } else if path.ends_with("/protocol/openid-connect/token") {
+            state.token_requests += 1;
+            state.last_token_request = form.clone();
+            let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+            let answer = match field("grant_type").as_deref() {
+                Some("authorization_code") => {
+                    state.grants.remove(&format!("code:{}", field("code").unwrap_or_default()))
+                }
+                Some("refresh_token") => state
+                    .grants
+                    .get(&format!("refresh:{}", field("refresh_token").unwrap_or_default()))
+                    .cloned(),
+                _ => None,
+            };
+            Some(answer.unwrap_or_else(|| json!({"error": "invalid_grant"})))
         } else {
             None
         };
         (state.mode.clone(), body)
+    };
+    // The token endpoint answers 400 for errors, as OAuth 2.0 requires.
+    let body = body.map(|b| if b.get("error").is_some() { Err(b) } else { Ok(b) });
+    let (mode, body) = match body {
+        Some(Err(error)) => {
+            let text = error.to_string();
+            let response = format!(
+                "HTTP/1.1 400 X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
+            return;
+        }
+        Some(Ok(body)) => (mode, Some(body)),
+        None => (mode, None),
     };
     let (status, body) = match (mode, body) {
         (_, None) => (404, "{}".to_string()),
@@ -283,6 +360,29 @@ pub fn access_claims(idp: &Idp, username: &str, realm_roles: &[&str]) -> Value {
         "email": format!("{username}@example.com"),
         "name": format!("{username} Example"),
     })
+}
+
+/// Keycloak-shaped ID-token claims for `username` with `nonce`.
+pub fn id_claims(idp: &Idp, username: &str, nonce: &str) -> Value {
+    let now = now();
+    json!({
+        "exp": now + 300, "iat": now, "auth_time": now, "jti": format!("id-{username}-{now}"),
+        "iss": idp.issuer(), "aud": "demo-app", "sub": format!("sub-{username}"), "typ": "ID",
+        "azp": "demo-app", "nonce": nonce, "sid": format!("sid-{username}"),
+        "preferred_username": username, "email": format!("{username}@example.com"),
+    })
+}
+
+/// A token-endpoint answer with these tokens.
+pub fn token_response(access: &str, id: Option<&str>, refresh: Option<&str>) -> Value {
+    let mut response = json!({"access_token": access, "token_type": "Bearer", "expires_in": 300});
+    if let Some(id) = id {
+        response["id_token"] = json!(id);
+    }
+    if let Some(refresh) = refresh {
+        response["refresh_token"] = json!(refresh);
+    }
+    response
 }
 
 /// Signs `claims` with `key` and a standard header (`alg` of the key, its `kid`).

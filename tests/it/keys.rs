@@ -59,7 +59,7 @@ async fn unknown_kid_flood_causes_at_most_one_refetch() {
         let app = &app;
         async move { get_with_token(app, "/secure-data", &token).await.status() }
     });
-    let statuses = futures_join_all(requests).await;
+    let statuses = crate::join_all(requests).await;
     assert!(statuses.iter().all(|s| *s == Status::Unauthorized), "{statuses:?}");
     assert_eq!(idp.jwks_hits(), 2, "startup fetch plus one shared refetch");
     // Still rate limited afterwards.
@@ -67,28 +67,6 @@ async fn unknown_kid_flood_causes_at_most_one_refetch() {
     let token = mint(&forger, &access_claims(&idp, "mallory", &[]));
     assert_invalid_token(get_with_token(&app, "/secure-data", &token).await).await;
     assert_eq!(idp.jwks_hits(), 2);
-}
-
-async fn futures_join_all<F: std::future::Future>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<F::Output> {
-    // A tiny join_all on the local runtime: every future polled concurrently.
-    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in pinned.iter_mut().enumerate() {
-            if outputs[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => outputs[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
-    })
-    .await;
-    outputs.into_iter().map(|o| o.expect("ready")).collect()
 }
 
 #[rocket::async_test]

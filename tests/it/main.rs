@@ -7,6 +7,7 @@
 mod api;
 mod browser;
 mod deploy;
+mod flow;
 mod idp;
 mod keycloak;
 mod keys;
@@ -94,4 +95,24 @@ where
         rocket::tokio::time::sleep(Duration::from_millis(50)).await;
     }
     cond().await
+}
+
+/// Polls every future concurrently on the current task (a tiny `join_all`).
+pub async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if outputs[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => outputs[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.expect("ready")).collect()
 }
