@@ -1,6 +1,7 @@
 #![allow(missing_docs)]
-//! Cost of the guard's work per request: token validation (fresh), a forged token, the
-//! role check and the Authorization header parse. `cargo bench` (criterion).
+//! Cost of the guard's work per request: token validation (fresh), a verified-token cache
+//! hit, a forged token, the role check and the Authorization header parse.
+//! `cargo bench --bench validate` (criterion).
 //!
 //! Compare crypto backends with
 //! `cargo bench --bench validate` and
@@ -80,6 +81,25 @@ fn benches(c: &mut Criterion) {
     c.bench_function("validate_fresh_rs256", |b| b.iter(|| check(black_box(&rs256)).unwrap()));
     c.bench_function("validate_fresh_es256", |b| b.iter(|| check(black_box(&es256)).unwrap()));
     c.bench_function("reject_forged_rs256", |b| b.iter(|| check(black_box(&forged)).unwrap_err()));
+    // A verified-token cache hit: digest of the whole token, lookup, time rules.
+    let cache = rocket_keycloak::oidc::cache::TokenCache::default();
+    let claims = check(&rs256).unwrap();
+    let entry = rocket_keycloak::oidc::cache::Accepted {
+        identity: std::sync::Arc::new(Identity::from(claims.clone())),
+        kid: "rsa1".into(),
+        exp: claims.exp,
+        nbf: claims.nbf,
+        iat: claims.iat,
+    };
+    cache.accept(rocket_keycloak::oidc::cache::digest(&rs256), entry, now);
+    c.bench_function("validate_cached_hit", |b| {
+        b.iter(|| {
+            let digest = rocket_keycloak::oidc::cache::digest(black_box(&rs256));
+            let hit = cache.accepted(&digest, now, &keys).unwrap();
+            rules.check_time_claims(hit.exp, hit.nbf, hit.iat, now).unwrap();
+            hit.identity.clone()
+        })
+    });
     let identity = Identity::from(check(&rs256).unwrap());
     c.bench_function("role_check", |b| {
         b.iter(|| black_box(&identity).has_realm_role(black_box("admin")))
