@@ -49,6 +49,7 @@ pub const MAX_DOCUMENT_BYTES: usize = 512 * 1024;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Total timeout of one request to Keycloak.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+const WAIT_MARGIN: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 

@@ -7,6 +7,7 @@
 mod api;
 mod browser;
 mod deploy;
+mod faults;
 mod flow;
 mod idp;
 mod keycloak;
