@@ -266,9 +266,9 @@ impl Oidc {
             log::debug!("kid {kid:?} unknown; refetch rate-limited");
             return Err(AuthError::InvalidToken(TokenError::UnknownKey));
         }
-        // Wait for the shared refresh, never longer than one fetch may take.
-        let _ =
-            tokio::time::timeout(FETCH_TIMEOUT * 2 + CONNECT_TIMEOUT, generation.changed()).await;
+        // Wait for the shared refresh (keys are loaded, so metadata is too: one JWKS fetch),
+        // never longer than that fetch may take.
+        let _ = tokio::time::timeout(FETCH_TIMEOUT + WAIT_MARGIN, generation.changed()).await;
         self.inner
             .keys
             .load()
