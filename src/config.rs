@@ -39,10 +39,11 @@ struct RawConfig {
     jwks_refresh_interval: Option<u64>,
     jwks_min_refresh_interval: Option<u64>,
     algorithms: Option<Vec<String>>,
+    allowed_azp: Option<Vec<String>>,
 }
 
 /// Every key of the `oidc` table.
-pub const KEYS: [&str; 10] = [
+pub const KEYS: [&str; 11] = [
     "issuer",
     "client_id",
     "client_secret",
@@ -53,6 +54,7 @@ pub const KEYS: [&str; 10] = [
     "jwks_refresh_interval",
     "jwks_min_refresh_interval",
     "algorithms",
+    "allowed_azp",
 ];
 
 /// Checked settings for the Keycloak integration.
@@ -78,6 +80,8 @@ pub struct OidcConfig {
     pub jwks_min_refresh_interval: Duration,
     /// Allowed signature algorithms (asymmetric only).
     pub algorithms: Vec<Algorithm>,
+    /// If set, access tokens must have been issued to one of these clients (`azp`).
+    pub allowed_azp: Option<Vec<String>>,
 }
 
 /// A client secret that never prints itself.
@@ -224,6 +228,12 @@ impl OidcConfig {
                 0,
             )?,
             algorithms,
+            allowed_azp: match raw.allowed_azp {
+                Some(list) if list.is_empty() || list.iter().any(|c| c.trim().is_empty()) => {
+                    return Err(ConfigError::new("allowed_azp", "must list non-empty client ids"));
+                }
+                other => other,
+            },
         })
     }
 

@@ -118,7 +118,8 @@ impl Oidc {
                 &config.algorithms,
             )
         };
-        let access_rules = rules("Bearer", &config.audience);
+        let access_rules =
+            rules("Bearer", &config.audience).with_allowed_azp(config.allowed_azp.clone());
         let id_rules = rules("ID", &config.client_id);
         let logout_rules = rules("Logout", &config.client_id);
         Self {

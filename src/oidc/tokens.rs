@@ -16,7 +16,8 @@
 //! 6. `iss` equal to the issuer, `aud` (string or list) containing the audience, and the
 //!    Keycloak payload `typ` equal to the expected kind (`Bearer` for access tokens), so
 //!    ID, refresh and logout tokens are not access tokens;
-//! 7. `exp` required, `nbf` and `iat` checked, all with the leeway.
+//! 7. optionally, `azp` in the configured allow-list (`oidc.allowed_azp`);
+//! 8. `exp` required, `nbf` and `iat` checked, all with the leeway.
 //!
 //! The jsonwebtoken crate checks the signature, `iss`, `aud` and claim presence; the time
 //! rules are ours so that `now` is injected and cached tokens (which skip 1–6) are still
@@ -64,6 +65,8 @@ pub enum TokenError {
     WrongAudience,
     /// Keycloak's `typ` is not the expected token kind.
     WrongKind,
+    /// `azp` is not in the configured allow-list.
+    ForeignClient,
     /// `exp` is past (beyond the leeway).
     Expired,
     /// `nbf` is in the future (beyond the leeway).
@@ -85,6 +88,7 @@ impl std::fmt::Display for TokenError {
             Self::WrongIssuer => "The token has the wrong issuer",
             Self::WrongAudience => "The token is not meant for this service",
             Self::WrongKind => "The token is not an access token",
+            Self::ForeignClient => "The token was issued to a client that is not allowed",
             Self::Expired => "The token has expired",
             Self::NotYetValid | Self::IssuedInFuture => "The token is not valid yet",
         })
@@ -127,6 +131,7 @@ struct RawHeader {
 pub struct TokenRules {
     kind: &'static str,
     leeway: u64,
+    allowed_azp: Option<Vec<String>>,
     validations: HashMap<Algorithm, Validation>,
 }
 
@@ -156,7 +161,13 @@ impl TokenRules {
                 (alg, v)
             })
             .collect();
-        Self { kind, leeway: leeway_secs, validations }
+        Self { kind, leeway: leeway_secs, allowed_azp: None, validations }
+    }
+
+    /// Also requires `azp` to be one of `clients` (when `Some`).
+    pub fn with_allowed_azp(mut self, clients: Option<Vec<String>>) -> Self {
+        self.allowed_azp = clients;
+        self
     }
 
     /// Step 1–3: size, shape and header, before any key is looked up.
@@ -231,6 +242,11 @@ impl TokenRules {
             .claims;
         if claims.typ.as_deref() != Some(self.kind) {
             return Err(TokenError::WrongKind);
+        }
+        if let Some(allowed) = &self.allowed_azp
+            && !claims.azp.as_ref().is_some_and(|azp| allowed.contains(azp))
+        {
+            return Err(TokenError::ForeignClient);
         }
         self.check_times(&claims, now)?;
         Ok(claims)

@@ -4,6 +4,7 @@
 //! Tests that need a real Keycloak live in `keycloak`; they are `#[ignore]`d with the reason
 //! and run by `scripts/test`, which starts Keycloak first.
 
+mod adversarial;
 mod api;
 mod browser;
 mod deploy;
