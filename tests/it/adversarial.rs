@@ -7,7 +7,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey};
-use rocket::http::{Header, Status};
+use rocket::http::Header;
 use rocket::local::asynchronous::Client;
 use serde_json::{Value, json};
 
