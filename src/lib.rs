@@ -7,12 +7,20 @@
 //!   credentials against those keys ([`oidc::tokens`] holds every rule) and hand handlers
 //!   an [`Identity`].
 //! - A failing guard records an [`AuthError`]; the [`catchers`] render it as an RFC 6750
-//!   response (`WWW-Authenticate`, JSON body).
+//!   response (`WWW-Authenticate`, JSON body), an HTML error page for browsers, or a
+//!   redirect to `/login` for pages.
+//! - The browser sign-in: [`routes::auth`] (login, callback, logout, back-channel logout)
+//!   talks to Keycloak through [`oidc::client`]; [`session`] keeps the tokens server-side
+//!   and refreshes them; [`routes::pages`] and `templates/` render the pages;
+//!   [`security`] sets the browser security headers.
+//! - Accepted tokens are remembered in [`oidc::cache`], so a signature is verified once.
 //!
 //! # Request flow
-//! `Authorization: Bearer <jwt>` → header parsed ([`guards::bearer_token`]) → size and
-//! shape checked → key looked up by `kid` (one rate-limited refetch if unknown) →
-//! signature, `iss`, `aud`, `typ`, times → [`Identity`], cached for the request.
+//! `Authorization: Bearer <jwt>` → header parsed ([`guards::bearer_token`]) → verified-token
+//! cache (hit: time rules only) → size and shape checked → key looked up by `kid` (one
+//! rate-limited refetch if unknown) → signature, `iss`, `aud`, `typ`, times →
+//! [`Identity`], cached for the request. Without a bearer header, the session cookie is
+//! looked up instead (refreshing the tokens first when they are about to expire).
 //!
 //! # Using it in your Rocket app
 //! ```no_run
