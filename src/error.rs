@@ -1,7 +1,7 @@
 //! The boundary error of the guards and its one response shape (RFC 6750).
 //!
 //! A failing guard records its [`AuthError`] in the request's local cache; the
-//! [`catchers`] turn it into the response, so the status, the `WWW-Authenticate` header
+//! [`catchers()`] turn it into the response, so the status, the `WWW-Authenticate` header
 //! and the JSON body always agree:
 //!
 //! | error | status | `WWW-Authenticate` |

@@ -2,7 +2,7 @@
 //! the code exchange, the refresh, and the checks of the ID and logout tokens.
 //!
 //! openidconnect builds the requests; every token that comes back is checked with this
-//! crate's own [`TokenRules`] against the same key cache as bearer tokens, so there is
+//! crate's own [`TokenRules`](super::tokens::TokenRules) against the same key cache as bearer tokens, so there is
 //! one set of rules and one JWKS cache.
 //!
 //! ID token (OIDC Core 3.1.3.7): signature, `iss`, `aud` contains the client id, `typ` ID,
