@@ -116,6 +116,17 @@ impl Browser {
         panic!("too many redirects from {url}");
     }
 
+    /// Signs in at Keycloak but stops at its redirect to `/authorize`; returns that URL.
+    pub async fn callback_for(&self, next: &str, user: &str, password: &str) -> String {
+        let login = self.go(Method::GET, &format!("{APP}/login?next={next}"), &[]).await;
+        let action = form_action(&login.body, "kc-form-login");
+        let form = [("username", user), ("password", password), ("credentialId", "")];
+        let (callback, page) = self
+            .go_until(Method::POST, &action, &form, |l| l.starts_with(&format!("{APP}/authorize")))
+            .await;
+        callback.unwrap_or_else(|| panic!("Keycloak did not redirect to /authorize: {}", page.url))
+    }
+
     /// Opens `/login?next=...` and submits Keycloak's login form.
     pub async fn sign_in(&self, next: &str, user: &str, password: &str) -> Page {
         let login = self.go(Method::GET, &format!("{APP}/login?next={next}"), &[]).await;
@@ -360,17 +371,7 @@ async fn callback_defences_state_replay_and_open_redirect() {
         browser.once(Method::GET, &format!("{APP}/authorize?state=bogus&code=x"), &[]).await;
     assert_eq!(bogus.status(), 400);
     // A real callback, stopped before the app sees it.
-    let login = browser.go(Method::GET, &format!("{APP}/login?next=//evil.example/x"), &[]).await;
-    let action = form_action(&login.body, "kc-form-login");
-    let (callback, _) = browser
-        .go_until(
-            Method::POST,
-            &action,
-            &[("username", "alice"), ("password", "alice-password"), ("credentialId", "")],
-            |l| l.starts_with(&format!("{APP}/authorize")),
-        )
-        .await;
-    let callback = callback.expect("Keycloak redirected to /authorize");
+    let callback = browser.callback_for("//evil.example/x", "alice", "alice-password").await;
     assert!(callback.contains("iss="), "RFC 9207 iss on the callback: {callback}");
     // A mixed-up issuer on the same callback is refused (this also spends the state).
     let mixed = callback.replace("iss=http", "iss=https");
@@ -380,18 +381,7 @@ async fn callback_defences_state_replay_and_open_redirect() {
     // Fresh attempt: first use works and ignores the foreign `next`; a replay is refused.
     let app = RunningApp::launch(json!({})).await;
     let browser = Browser::new();
-    let login =
-        browser.go(Method::GET, &format!("{APP}/login?next=https://evil.example/"), &[]).await;
-    let action = form_action(&login.body, "kc-form-login");
-    let (callback, _) = browser
-        .go_until(
-            Method::POST,
-            &action,
-            &[("username", "alice"), ("password", "alice-password"), ("credentialId", "")],
-            |l| l.starts_with(&format!("{APP}/authorize")),
-        )
-        .await;
-    let callback = callback.unwrap();
+    let callback = browser.callback_for("https://evil.example/", "alice", "alice-password").await;
     let first = browser.once(Method::GET, &callback, &[]).await;
     assert_eq!(first.status(), 303);
     assert_eq!(first.headers()["location"], "/hello", "foreign next ignored");
