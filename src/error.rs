@@ -92,14 +92,14 @@ impl AuthError {
         slot.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
-    fn www_authenticate(&self, realm: &str) -> Option<String> {
+    fn www_authenticate(&self, realm: &str, description: &str) -> Option<String> {
         let realm = quote(realm);
         match (self, self.code()) {
             (Self::Unavailable, _) => None,
             (_, None) => Some(format!("Bearer realm={realm}")),
             (_, Some(code)) => Some(format!(
                 "Bearer realm={realm}, error=\"{code}\", error_description={}",
-                quote(&self.description())
+                quote(description)
             )),
         }
     }
@@ -122,6 +122,16 @@ impl std::error::Error for AuthError {
 
 struct Recorded(Mutex<Option<AuthError>>);
 
+/// The JSON error body `{"error": .., "error_description": ..}`.
+fn json_error(error: &str, description: &str) -> String {
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        error: &'a str,
+        error_description: &'a str,
+    }
+    serde_json::to_string(&Body { error, error_description: description }).unwrap_or_default()
+}
+
 /// A quoted-string for an auth-param; drops characters that cannot appear in one.
 fn quote(value: &str) -> String {
     let clean: String =
@@ -132,17 +142,14 @@ fn quote(value: &str) -> String {
 impl<'r> Responder<'r, 'static> for AuthError {
     fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
         let realm = request.rocket().state::<Oidc>().map_or("", |o| o.config().realm());
-        let body = serde_json::json!({
-            "error": self.code().unwrap_or("unauthorized"),
-            "error_description": self.description(),
-        })
-        .to_string();
+        let description = self.description();
+        let body = json_error(self.code().unwrap_or("unauthorized"), &description);
         let mut response = Response::build();
         response
             .status(self.status())
             .header(ContentType::JSON)
             .sized_body(body.len(), Cursor::new(body));
-        if let Some(value) = self.www_authenticate(realm) {
+        if let Some(value) = self.www_authenticate(realm, &description) {
             response.header(Header::new("WWW-Authenticate", value));
         }
         if self == AuthError::Unavailable {
@@ -274,7 +281,7 @@ mod tests {
     #[test]
     fn missing_credentials_have_no_error_code() {
         assert_eq!(
-            AuthError::MissingCredentials.www_authenticate("demo").unwrap(),
+            AuthError::MissingCredentials.www_authenticate("demo", "").unwrap(),
             "Bearer realm=\"demo\""
         );
     }
@@ -282,7 +289,7 @@ mod tests {
     #[test]
     fn header_values_cannot_be_broken_out_of() {
         let error = AuthError::InsufficientScope("a\"b\\c\r\nd".into());
-        let header = error.www_authenticate("r\"").unwrap();
+        let header = error.www_authenticate("r\"", &error.description()).unwrap();
         assert_eq!(
             header,
             "Bearer realm=\"r\", error=\"insufficient_scope\", error_description=\"The role abcd is required\""
