@@ -78,8 +78,29 @@ pub use identity::Identity;
 pub use oidc::{Oidc, OidcFairing};
 
 /// The demo app, configured from `Rocket.toml`, `ROCKET_*` and `OIDC_*` variables.
+///
+/// Unlike [`rocket_with`], it starts without a `secret_key` in release builds too: it then
+/// uses a random key and says so, because the demo must run with a bare
+/// `cargo run --release`. Sessions then end when the process does; set
+/// `ROCKET_SECRET_KEY` for anything real (and for several instances behind one URL).
 pub fn rocket() -> Rocket<Build> {
-    rocket_with(figment())
+    let figment = figment();
+    let provided = figment.extract::<rocket::Config>().is_ok_and(|c| c.secret_key.is_provided());
+    // The debug profile gets Rocket's own generated key; only release needs the fallback.
+    if provided || figment.profile() == rocket::Config::DEBUG_PROFILE {
+        return rocket_with(figment);
+    }
+    // Rocket's logger is not up before ignite, hence stderr.
+    eprintln!("warning: ROCKET_SECRET_KEY is not set: using a random key; sessions end at restart");
+    rocket_with(figment.merge(("secret_key", random_secret_key())))
+}
+
+/// 256 random bits in standard base64, as `openssl rand -base64 32` would give.
+fn random_secret_key() -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let random = session::random_id(); // 32 random bytes, base64url
+    STANDARD.encode(URL_SAFE_NO_PAD.decode(random).unwrap_or_default())
 }
 
 /// Rocket's default figment plus `OIDC_<KEY>` environment overrides of `[default.oidc]`.
