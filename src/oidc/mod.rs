@@ -16,7 +16,10 @@
 //! - **Unknown `kid`s are rate limited and single-flight.** A token naming a key we do not
 //!   have triggers at most one refetch per `jwks_min_refresh_interval`, and every request
 //!   waiting for that key waits on the same fetch. A flood of random `kid`s costs Keycloak
-//!   at most one request per interval.
+//!   at most one request per interval. Inside the interval the next refetch is scheduled
+//!   for its end and requests wait for it (at most the interval plus one fetch timeout)
+//!   rather than being refused: otherwise a flood of bogus `kid`s would keep the slot
+//!   busy and a genuinely rotated-in key would be refused (the soak test found this).
 //! - **No lock is held across a network call.** Key sets are swapped atomically
 //!   ([`arc_swap`]); the refresh bookkeeping is a mutex held for a few instructions.
 //! - The HTTP client has connect and total timeouts, follows no redirects, and documents
@@ -75,8 +78,12 @@ struct Inner {
 
 #[derive(Default)]
 struct RefreshState {
+    /// A fetch is running.
     in_flight: bool,
-    last_unknown_kid_refresh: Option<Instant>,
+    /// An unknown-kid refetch is waiting for its slot.
+    scheduled: bool,
+    /// When the latest unknown-kid refetch started or will start (the rate limit's clock).
+    next_refetch_at: Option<Instant>,
 }
 
 /// Why loading metadata or keys failed (for logs).
@@ -242,40 +249,70 @@ impl Oidc {
             return Ok(key.clone());
         }
         let mut generation = self.inner.generation.subscribe();
-        let started = {
+        let deadline = {
             let mut state = self.inner.refresh.lock().unwrap_or_else(PoisonError::into_inner);
             // A refresh may have landed between the load above and taking the lock.
-            if let Some(key) = self.inner.keys.load().as_ref().and_then(|k| k.get(kid).cloned()) {
+            if let Some(key) = self.current_key(kid) {
                 return Ok(key);
             }
-            if state.in_flight {
-                true
-            } else if state
-                .last_unknown_kid_refresh
-                .is_some_and(|t| t.elapsed() < self.inner.config.jwks_min_refresh_interval)
-            {
-                false
-            } else {
-                state.last_unknown_kid_refresh = Some(Instant::now());
-                state.in_flight = true;
-                let this = self.clone();
-                tokio::spawn(async move { this.run_refresh("unknown kid").await });
-                true
-            }
+            let now = Instant::now();
+            let start_at = match state.next_refetch_at {
+                // A refetch is running or scheduled: share it.
+                Some(at) if state.in_flight || state.scheduled => at,
+                _ => {
+                    // The first refetch for unknown kids runs now; later ones wait for the
+                    // end of the interval, so a flood of bogus kids cannot use up the slot
+                    // a genuinely new key needs: it is only delayed, never refused.
+                    let at = state
+                        .next_refetch_at
+                        .map(|last| last + self.inner.config.jwks_min_refresh_interval)
+                        .filter(|at| *at > now)
+                        .unwrap_or(now);
+                    state.next_refetch_at = Some(at);
+                    state.scheduled = true;
+                    let this = self.clone();
+                    tokio::spawn(async move { this.scheduled_refetch(at).await });
+                    at
+                }
+            };
+            start_at.max(now) + FETCH_TIMEOUT + WAIT_MARGIN
         };
-        if !started {
-            log::debug!("kid {kid:?} unknown; refetch rate-limited");
-            return Err(AuthError::InvalidToken(TokenError::UnknownKey));
+        // Wait for the shared refetch, never past its start plus one fetch timeout.
+        loop {
+            let pending = {
+                let state = self.inner.refresh.lock().unwrap_or_else(PoisonError::into_inner);
+                state.in_flight || state.scheduled
+            };
+            if !pending {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || tokio::time::timeout(left, generation.changed()).await.is_err() {
+                break;
+            }
+            if let Some(key) = self.current_key(kid) {
+                return Ok(key);
+            }
         }
-        // Wait for the shared refresh (keys are loaded, so metadata is too: one JWKS fetch),
-        // never longer than that fetch may take.
-        let _ = tokio::time::timeout(FETCH_TIMEOUT + WAIT_MARGIN, generation.changed()).await;
-        self.inner
-            .keys
-            .load()
-            .as_ref()
-            .and_then(|k| k.get(kid).cloned())
-            .ok_or(AuthError::InvalidToken(TokenError::UnknownKey))
+        self.current_key(kid).ok_or(AuthError::InvalidToken(TokenError::UnknownKey))
+    }
+
+    fn current_key(&self, kid: &str) -> Option<Arc<VerifyingKey>> {
+        self.inner.keys.load().as_ref().and_then(|keys| keys.get(kid).cloned())
+    }
+
+    /// Runs the unknown-kid refetch scheduled for `at` (unless another refresh is running,
+    /// whose result the waiters then share).
+    async fn scheduled_refetch(&self, at: Instant) {
+        tokio::time::sleep_until(at.into()).await;
+        let start = {
+            let mut state = self.inner.refresh.lock().unwrap_or_else(PoisonError::into_inner);
+            state.scheduled = false;
+            !std::mem::replace(&mut state.in_flight, true)
+        };
+        if start {
+            self.run_refresh("unknown kid").await;
+        }
     }
 
     /// Loads metadata (if not yet loaded) and the JWKS now, unless a refresh is already

@@ -7,7 +7,8 @@ use serde_json::json;
 
 use crate::idp::{Idp, Mode, TestKey, access_claims, mint};
 use crate::{
-    assert_invalid_token, eventually, figment_for, get_with_token, spawn_app, spawn_app_with,
+    assert_invalid_token, eventually, figment_for, get_with_token, join_all, spawn_app,
+    spawn_app_with,
 };
 
 #[rocket::async_test]
@@ -49,24 +50,53 @@ async fn key_removed_from_the_jwks_is_refused_after_the_next_refresh() {
 }
 
 #[rocket::async_test]
-async fn unknown_kid_flood_causes_at_most_one_refetch() {
+async fn unknown_kid_flood_causes_at_most_one_refetch_per_interval() {
     let key = TestKey::rsa1();
     let idp = Idp::start(&[&key]).await;
-    let app = spawn_app(&idp).await;
-    let requests = (0..50).map(|i| {
-        let forger = TestKey::rsa2().with_kid(&format!("random-{i}"));
-        let token = mint(&forger, &access_claims(&idp, "mallory", &["admin"]));
-        let app = &app;
-        async move { get_with_token(app, "/secure-data", &token).await.status() }
-    });
-    let statuses = crate::join_all(requests).await;
-    assert!(statuses.iter().all(|s| *s == Status::Unauthorized), "{statuses:?}");
-    assert_eq!(idp.jwks_hits(), 2, "startup fetch plus one shared refetch");
-    // Still rate limited afterwards.
-    let forger = TestKey::rsa2().with_kid("yet-another");
-    let token = mint(&forger, &access_claims(&idp, "mallory", &[]));
-    assert_invalid_token(get_with_token(&app, "/secure-data", &token).await).await;
-    assert_eq!(idp.jwks_hits(), 2);
+    let app = spawn_app_with(&idp, json!({"jwks_min_refresh_interval": 2})).await;
+    let flood = |round: usize| {
+        let tokens: Vec<String> = (0..30)
+            .map(|i| {
+                let forger = TestKey::rsa2().with_kid(&format!("random-{round}-{i}"));
+                mint(&forger, &access_claims(&idp, "mallory", &["admin"]))
+            })
+            .collect();
+        tokens
+    };
+    let started = std::time::Instant::now();
+    for round in 1..=3 {
+        let tokens = flood(round);
+        let statuses = join_all(
+            tokens.iter().map(|t| async { get_with_token(&app, "/secure-data", t).await.status() }),
+        )
+        .await;
+        assert!(statuses.iter().all(|s| *s == Status::Unauthorized), "{statuses:?}");
+    }
+    // 90 unknown kids: the refetches they caused are bounded by the clock, one per interval.
+    let refetches = idp.jwks_hits() - 1;
+    let intervals = started.elapsed().as_secs() / 2;
+    assert!(refetches >= 1, "at least one refetch");
+    assert!(refetches as u64 <= 1 + intervals, "{refetches} refetches in {intervals} intervals");
+}
+
+#[rocket::async_test]
+async fn bogus_kid_flood_does_not_lock_out_a_rotated_in_key() {
+    let (old, new) = (TestKey::rsa1(), TestKey::rsa2());
+    let idp = Idp::start(&[&old]).await;
+    let app = spawn_app_with(&idp, json!({"jwks_min_refresh_interval": 2})).await;
+    // The flood spends the refetch slot...
+    let bogus = mint(&TestKey::rsa3().with_kid("bogus"), &access_claims(&idp, "m", &[]));
+    assert_eq!(get_with_token(&app, "/secure-data", &bogus).await.status(), Status::Unauthorized);
+    // ...then Keycloak rotates: the new key's token waits for the next slot and passes.
+    idp.publish(&[&old, &new]);
+    let token = mint(&new, &access_claims(&idp, "alice", &["user"]));
+    let (bogus_status, new_status) = rocket::tokio::join!(
+        async { get_with_token(&app, "/secure-data", &bogus).await.status() },
+        async { get_with_token(&app, "/secure-data", &token).await.status() },
+    );
+    assert_eq!(bogus_status, Status::Unauthorized);
+    assert_eq!(new_status, Status::Ok);
+    assert_eq!(idp.jwks_hits(), 3);
 }
 
 #[rocket::async_test]
