@@ -62,6 +62,7 @@ pub mod config;
 pub mod error;
 pub mod guards;
 pub mod identity;
+pub mod logging;
 pub mod oidc;
 pub mod routes;
 pub mod security;
@@ -85,6 +86,10 @@ pub use oidc::{Oidc, OidcFairing};
 /// `ROCKET_SECRET_KEY` for anything real (and for several instances behind one URL).
 pub fn rocket() -> Rocket<Build> {
     let figment = figment();
+    let level = figment
+        .extract::<rocket::Config>()
+        .map_or(rocket::config::LogLevel::Normal, |c| c.log_level);
+    logging::install(logging::RedactingLogger::new(logging::level_for(level)));
     let provided = figment.extract::<rocket::Config>().is_ok_and(|c| c.secret_key.is_provided());
     // The debug profile gets Rocket's own generated key; only release needs the fallback.
     if provided || figment.profile() == rocket::Config::DEBUG_PROFILE {

@@ -1,0 +1,152 @@
+//! A logger that keeps credentials out of the log.
+//!
+//! Rocket logs every request line with its query string, and Keycloak's callback carries
+//! the authorization `code` and `state` there (`GET /authorize?state=..&code=..`). This
+//! crate itself never logs a token, secret or cookie value; [`RedactingLogger`] also scrubs
+//! the values of credential-carrying parameters from everything else that is logged, so
+//! no level shows them. The demo app installs it; other apps call [`install`] before
+//! launching (Rocket then keeps it instead of its own logger).
+
+use std::borrow::Cow;
+
+use log::{LevelFilter, Log, Metadata, Record};
+
+/// Query and form parameters whose values are credentials.
+pub const SENSITIVE_PARAMS: [&str; 10] = [
+    "code",
+    "state",
+    "session_state",
+    "access_token",
+    "id_token",
+    "refresh_token",
+    "id_token_hint",
+    "logout_token",
+    "client_secret",
+    "csrf",
+];
+
+/// Replaces the values of [`SENSITIVE_PARAMS`] (`name=value` up to `&`, space or quote).
+pub fn redact(text: &str) -> Cow<'_, str> {
+    // Rocket's form parser traces every field with its value (the CSRF token, the
+    // back-channel logout token): keep the line, drop the value.
+    if let Some(field) = text.strip_prefix("url-encoded field: ") {
+        let name = field.split('"').nth(1).unwrap_or("?");
+        return Cow::Owned(format!("url-encoded field: {name} = [redacted]"));
+    }
+    if !SENSITIVE_PARAMS.iter().any(|p| text.contains(&format!("{p}="))) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some((i, name)) = SENSITIVE_PARAMS
+        .iter()
+        .filter_map(|p| find_param(rest, p).map(|i| (i, *p)))
+        .min_by_key(|(i, _)| *i)
+    {
+        let value_start = i + name.len() + 1;
+        out.push_str(&rest[..value_start]);
+        out.push_str("[redacted]");
+        let tail = &rest[value_start..];
+        let end = tail.find(['&', ' ', '"', '\'', '\n', ':', ',']).unwrap_or(tail.len());
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// The index of `name=` in `text` where `name` starts a parameter (after `?`, `&`, a space
+/// or the start).
+fn find_param(text: &str, name: &str) -> Option<usize> {
+    let needle = format!("{name}=");
+    let mut from = 0;
+    while let Some(found) = text[from..].find(&needle) {
+        let i = from + found;
+        if i == 0 || matches!(text.as_bytes()[i - 1], b'?' | b'&' | b' ' | b'"' | b'(') {
+            return Some(i);
+        }
+        from = i + needle.len();
+    }
+    None
+}
+
+/// Writes `LEVEL target: message` to stderr (or a sink), credentials redacted.
+pub struct RedactingLogger {
+    level: LevelFilter,
+    sink: fn(&str),
+}
+
+fn stderr_sink(line: &str) {
+    eprintln!("{line}");
+}
+
+impl RedactingLogger {
+    /// A logger at `level` writing to stderr.
+    pub fn new(level: LevelFilter) -> Self {
+        Self { level, sink: stderr_sink }
+    }
+
+    /// A logger at `level` writing each line to `sink` (tests).
+    pub fn with_sink(level: LevelFilter, sink: fn(&str)) -> Self {
+        Self { level, sink }
+    }
+}
+
+impl Log for RedactingLogger {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.level() <= self.level
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let message = record.args().to_string();
+            (self.sink)(&format!("{} {}: {}", record.level(), record.target(), redact(&message)));
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Installs `logger` process-wide; false if a logger was installed before.
+pub fn install(logger: RedactingLogger) -> bool {
+    let level = logger.level;
+    let installed = log::set_boxed_logger(Box::new(logger)).is_ok();
+    if installed {
+        log::set_max_level(level);
+    }
+    installed
+}
+
+/// The `log` level for Rocket's `log_level` setting.
+pub fn level_for(rocket_level: rocket::config::LogLevel) -> LevelFilter {
+    match rocket_level {
+        rocket::config::LogLevel::Off => LevelFilter::Off,
+        rocket::config::LogLevel::Critical => LevelFilter::Error,
+        rocket::config::LogLevel::Normal => LevelFilter::Info,
+        rocket::config::LogLevel::Debug => LevelFilter::Trace,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_query_is_redacted() {
+        let line = "GET /authorize?state=abc&code=secret-code&iss=http://kc/realms/demo:";
+        assert_eq!(
+            redact(line),
+            "GET /authorize?state=[redacted]&code=[redacted]&iss=http://kc/realms/demo:"
+        );
+    }
+
+    #[test]
+    fn other_text_is_untouched() {
+        assert!(matches!(redact("GET /hello?next=/me"), Cow::Borrowed(_)));
+        assert_eq!(redact("encode=1 barcode=2"), "encode=1 barcode=2");
+        assert_eq!(redact("logout_token=x y"), "logout_token=[redacted] y");
+        assert_eq!(
+            redact("url-encoded field: (\"csrf\", \"abc\")"),
+            "url-encoded field: csrf = [redacted]"
+        );
+    }
+}
