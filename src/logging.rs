@@ -93,7 +93,10 @@ impl RedactingLogger {
 
 impl Log for RedactingLogger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        // Rocket's launch banner ("Rocket has launched from ...") shows at every level but
+        // off, as with Rocket's own logger.
         metadata.level() <= self.level
+            || (self.level != LevelFilter::Off && metadata.target().starts_with("rocket::launch"))
     }
 
     fn log(&self, record: &Record<'_>) {
@@ -108,9 +111,11 @@ impl Log for RedactingLogger {
 
 /// Installs `logger` process-wide; false if a logger was installed before.
 pub fn install(logger: RedactingLogger) -> bool {
-    let level = logger.level;
+    let level =
+        if logger.level == LevelFilter::Off { LevelFilter::Off } else { LevelFilter::Trace };
     let installed = log::set_boxed_logger(Box::new(logger)).is_ok();
     if installed {
+        // `enabled` does the filtering (it lets the launch banner through).
         log::set_max_level(level);
     }
     installed
