@@ -10,40 +10,29 @@ pub fn routes() -> Vec<Route> {
     routes![home, hello, logout_page]
 }
 
-#[get("/")]
-fn home(user: MaybeUser) -> Template {
-    let user = user.0;
+/// Renders `template` for a signed-in user or anyone (`user` and `csrf` absent then).
+fn page(template: &'static str, title: &str, user: Option<&PageUser>) -> Template {
     Template::render(
-        "home",
+        template,
         context! {
-            title: "Home",
-            user: user.as_ref().map(|u| u.identity_view()),
-            csrf: user.as_ref().and_then(|u| u.csrf_token().map(str::to_owned)),
+            title: title,
+            user: user.map(PageUser::identity_view),
+            csrf: user.and_then(PageUser::csrf_token),
         },
     )
+}
+
+#[get("/")]
+fn home(user: MaybeUser) -> Template {
+    page("home", "Home", user.0.as_ref())
 }
 
 #[get("/hello")]
 fn hello(user: PageUser) -> Template {
-    Template::render(
-        "hello",
-        context! {
-            title: "Hello",
-            user: user.identity_view(),
-            csrf: user.csrf_token(),
-        },
-    )
+    page("hello", "Hello", Some(&user))
 }
 
 #[get("/logout")]
 fn logout_page(user: MaybeUser) -> Template {
-    let user = user.0;
-    Template::render(
-        "logout",
-        context! {
-            title: "Log out",
-            user: user.as_ref().map(|u| u.identity_view()),
-            csrf: user.as_ref().and_then(|u| u.csrf_token().map(str::to_owned)),
-        },
-    )
+    page("logout", "Log out", user.0.as_ref())
 }
