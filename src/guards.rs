@@ -23,7 +23,7 @@ use rocket::request::{FromRequest, Outcome};
 use crate::error::AuthError;
 use crate::identity::Identity;
 use crate::oidc::Oidc;
-use crate::session::{self, Session, Sessions};
+use crate::session::{self, Sessions};
 
 /// An authenticated caller. Dereferences to [`Identity`].
 #[derive(Debug, Clone)]
@@ -102,7 +102,7 @@ async fn session_identity(request: &Request<'_>, oidc: &Oidc) -> Result<Arc<Iden
     match sessions.current(oidc, &id).await {
         Ok(session) => {
             let identity = session.identity.clone();
-            request.local_cache(|| CurrentSession(Some((id, session))));
+            request.local_cache(|| SessionCsrf(Some(session.csrf_token)));
             Ok(identity)
         }
         Err(error) => {
@@ -114,13 +114,13 @@ async fn session_identity(request: &Request<'_>, oidc: &Oidc) -> Result<Arc<Iden
     }
 }
 
-/// The browser session that authenticated this request, if any.
-struct CurrentSession(Option<(String, Session)>);
+/// The anti-CSRF token of the browser session that authenticated this request, if any.
+struct SessionCsrf(Option<String>);
 
-/// The session id and session behind this request's authentication, if it came from a
-/// browser session (not a bearer token).
-pub fn current_session<'r>(request: &'r Request<'_>) -> Option<&'r (String, Session)> {
-    request.local_cache(|| CurrentSession(None)).0.as_ref()
+/// The CSRF token of the session behind this request's authentication; `None` when the
+/// request came with a bearer token (or not authenticated).
+pub fn session_csrf_token<'r>(request: &'r Request<'_>) -> Option<&'r str> {
+    request.local_cache(|| SessionCsrf(None)).0.as_deref()
 }
 
 /// A signed-in user on an HTML page. When the browser is not signed in, the 401 catcher
@@ -132,6 +132,10 @@ pub struct PageUser {
 }
 
 impl PageUser {
+    fn of(request: &Request<'_>, user: &AuthenticatedUser) -> Self {
+        Self { user: user.clone(), csrf_token: session_csrf_token(request).map(str::to_owned) }
+    }
+
     /// The user.
     pub fn user(&self) -> &AuthenticatedUser {
         &self.user
@@ -177,10 +181,7 @@ impl<'r> FromRequest<'r> for PageUser {
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthError> {
         match <&AuthenticatedUser>::from_request(request).await {
-            Outcome::Success(user) => Outcome::Success(Self {
-                user: user.clone(),
-                csrf_token: current_session(request).map(|(_, s)| s.csrf_token.clone()),
-            }),
+            Outcome::Success(user) => Outcome::Success(Self::of(request, user)),
             Outcome::Error((status, error)) => {
                 let api_client = request.headers().contains("Authorization");
                 if status == rocket::http::Status::Unauthorized && !api_client {
@@ -204,10 +205,9 @@ impl<'r> FromRequest<'r> for MaybeUser {
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
         match <&AuthenticatedUser>::from_request(request).await {
-            Outcome::Success(user) => Outcome::Success(MaybeUser(Some(PageUser {
-                user: user.clone(),
-                csrf_token: current_session(request).map(|(_, s)| s.csrf_token.clone()),
-            }))),
+            Outcome::Success(user) => {
+                Outcome::Success(MaybeUser(Some(PageUser::of(request, user))))
+            }
             _ => Outcome::Success(MaybeUser(None)),
         }
     }

@@ -37,10 +37,15 @@ pub struct Session {
     pub access_token: String,
     /// The refresh token, if Keycloak issued one.
     pub refresh_token: Option<String>,
-    /// When the access token expires, Unix seconds.
-    pub access_expires_at: u64,
     /// Anti-CSRF token for this session's forms (logout).
     pub csrf_token: String,
+}
+
+impl Session {
+    /// When the access token expires, Unix seconds.
+    pub fn access_expires_at(&self) -> u64 {
+        self.identity.expires_at
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -48,7 +53,7 @@ impl std::fmt::Debug for Session {
         f.debug_struct("Session")
             .field("sub", &self.identity.sub)
             .field("sid", &self.identity.sid)
-            .field("access_expires_at", &self.access_expires_at)
+            .field("access_expires_at", &self.access_expires_at())
             .field("tokens", &"[redacted]")
             .finish()
     }
@@ -219,13 +224,12 @@ impl Sessions {
     }
 
     /// Stores a new session for freshly exchanged tokens under a new random id.
-    pub async fn create(&self, tokens: Tokens, id_token: String) -> (String, Session) {
+    pub async fn create(&self, tokens: Tokens) -> (String, Session) {
         let session = Session {
             identity: tokens.identity,
-            id_token,
+            id_token: tokens.id_token.unwrap_or_default(),
             access_token: tokens.access_token,
             refresh_token: tokens.refresh_token,
-            access_expires_at: tokens.access_expires_at,
             csrf_token: random_id(),
         };
         let id = random_id();
@@ -237,7 +241,7 @@ impl Sessions {
     /// the leeway. Ends the session when Keycloak refuses the refresh.
     pub async fn current(&self, oidc: &Oidc, id: &str) -> Result<Session, AuthError> {
         let leeway = oidc.config().leeway.as_secs();
-        let fresh = |s: &Session| s.access_expires_at > unix_now() + leeway;
+        let fresh = |s: &Session| s.access_expires_at() > unix_now() + leeway;
         let session = self.store.get(id).await.ok_or(AuthError::MissingCredentials)?;
         if fresh(&session) {
             return Ok(session);
@@ -261,7 +265,6 @@ impl Sessions {
                     id_token: tokens.id_token.unwrap_or(session.id_token),
                     access_token: tokens.access_token,
                     refresh_token: tokens.refresh_token.or(session.refresh_token),
-                    access_expires_at: tokens.access_expires_at,
                     csrf_token: session.csrf_token,
                 };
                 self.store.put(id, session.clone()).await;
@@ -272,7 +275,7 @@ impl Sessions {
                 self.store.remove(id).await;
                 Err(AuthError::MissingCredentials)
             }
-            Err(error) if session.access_expires_at > unix_now() => {
+            Err(error) if session.access_expires_at() > unix_now() => {
                 log::warn!("token refresh failed, serving the still-valid access token: {error}");
                 Ok(session)
             }
@@ -328,7 +331,6 @@ mod tests {
             id_token: "id-token-secret".into(),
             access_token: "access-token-secret".into(),
             refresh_token: Some("refresh-token-secret".into()),
-            access_expires_at: 0,
             csrf_token: "csrf".into(),
         }
     }

@@ -49,10 +49,8 @@ pub struct LoginRequest {
 pub struct Tokens {
     /// The identity from the access token.
     pub identity: Arc<Identity>,
-    /// The access token.
+    /// The access token (it expires at `identity.expires_at`).
     pub access_token: String,
-    /// When it expires, Unix seconds.
-    pub access_expires_at: u64,
     /// The ID token, if the response had one (a refresh may not).
     pub id_token: Option<String>,
     /// The refresh token, if any.
@@ -184,13 +182,7 @@ impl Oidc {
             .validate_access_token(&access_token)
             .await
             .map_err(|e| FlowError::BadToken("access", e))?;
-        Ok(Tokens {
-            access_expires_at: identity.expires_at,
-            identity,
-            access_token,
-            id_token,
-            refresh_token,
-        })
+        Ok(Tokens { identity, access_token, id_token, refresh_token })
     }
 
     /// Validates an ID token; `nonce` is required at login and absent on refresh.

@@ -209,34 +209,45 @@ impl Oidc {
         digest: cache::TokenDigest,
         now: u64,
     ) -> Result<Arc<Identity>, AuthError> {
-        let rules = &self.inner.access_rules;
         let cache = &self.inner.token_cache;
-        let header = rules.check_format(token).map_err(|e| {
-            cache.reject(digest, &e);
-            AuthError::InvalidToken(e)
-        })?;
-        let key = self.key_for(&header.kid).await?;
-        match rules.verify(token, &header, &key, now) {
-            Ok(claims) => {
+        match self.verified(&self.inner.access_rules, token, now).await {
+            Ok((kid, claims)) => {
                 let (exp, nbf, iat) = (claims.exp, claims.nbf, claims.iat);
                 let identity = Arc::new(Identity::from(claims));
-                let entry =
-                    cache::Accepted { identity: identity.clone(), kid: header.kid, exp, nbf, iat };
-                cache.accept(digest, entry, now);
+                cache.accept(
+                    digest,
+                    cache::Accepted { identity: identity.clone(), kid, exp, nbf, iat },
+                    now,
+                );
                 Ok(identity)
             }
             Err(error) => {
-                cache.reject(digest, &error);
-                Err(AuthError::InvalidToken(error))
+                // Only permanent refusals are remembered (`TokenCache::reject` decides).
+                if let AuthError::InvalidToken(reason) = &error {
+                    cache.reject(digest, reason);
+                }
+                Err(error)
             }
         }
     }
 
     /// Runs `rules` on `token`, looking its key up in the shared cache.
     async fn validate_with(&self, rules: &TokenRules, token: &str) -> Result<Claims, AuthError> {
+        self.verified(rules, token, unix_now()).await.map(|(_, claims)| claims)
+    }
+
+    /// Format, key lookup (refetching for an unknown `kid`), signature and claims: the
+    /// verifying key's id and the claims.
+    async fn verified(
+        &self,
+        rules: &TokenRules,
+        token: &str,
+        now: u64,
+    ) -> Result<(String, Claims), AuthError> {
         let header = rules.check_format(token).map_err(AuthError::InvalidToken)?;
         let key = self.key_for(&header.kid).await?;
-        rules.verify(token, &header, &key, unix_now()).map_err(AuthError::InvalidToken)
+        let claims = rules.verify(token, &header, &key, now).map_err(AuthError::InvalidToken)?;
+        Ok((header.kid, claims))
     }
 
     /// The verifying key named `kid`, refetching the JWKS (rate limited, single flight)

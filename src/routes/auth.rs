@@ -149,12 +149,11 @@ async fn authorize(
             _ => bad("The sign-in could not be completed. Please sign in again."),
         }
     })?;
-    let id_token = tokens.id_token.clone().unwrap_or_default();
     // A new id at every login; any previous session of this browser ends.
     if let Some(old) = session::session_id(cookies) {
         sessions.end(&old).await;
     }
-    let (id, session) = sessions.create(tokens, id_token).await;
+    let (id, session) = sessions.create(tokens).await;
     log::info!("signed in: sub {} sid {:?}", session.identity.sub, session.identity.sid);
     session::set_session_cookie(cookies, id, oidc.config().secure_cookies());
     Ok(Redirect::to(login.next))
