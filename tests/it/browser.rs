@@ -6,11 +6,7 @@ use rocket::http::{ContentType, Cookie, Header, Status};
 use serde_json::{Value, json};
 
 use crate::idp::{Idp, TestKey, access_claims, mint, now};
-use crate::{get_with_token, idp_and_app, spawn_app_with};
-
-fn query(url: &str) -> std::collections::HashMap<String, String> {
-    url::Url::parse(url).unwrap().query_pairs().into_owned().collect()
-}
+use crate::{get_with_token, idp_and_app, query, spawn_app_with};
 
 #[rocket::async_test]
 async fn login_redirects_to_the_authorization_endpoint_with_state_nonce_and_pkce() {

@@ -15,8 +15,7 @@ use crate::{idp_and_app, spawn_app_with};
 async fn start_login(app: &Client, next: &str) -> (String, String, String) {
     let response = app.get(format!("/login?next={next}")).dispatch().await;
     let location = response.headers().get_one("Location").unwrap().to_owned();
-    let q: std::collections::HashMap<String, String> =
-        url::Url::parse(&location).unwrap().query_pairs().into_owned().collect();
+    let q = crate::query(&location);
     (q["state"].clone(), q["nonce"].clone(), q["code_challenge"].clone())
 }
 

@@ -83,6 +83,11 @@ pub async fn assert_invalid_token(response: LocalResponse<'_>) {
     assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()));
 }
 
+/// The query parameters of a URL.
+pub fn query(url: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(url).unwrap().query_pairs().into_owned().collect()
+}
+
 /// Polls `cond` every 50 ms for at most `limit`.
 pub async fn eventually<F, Fut>(limit: Duration, mut cond: F) -> bool
 where
