@@ -12,7 +12,8 @@
 //! - The browser sign-in: [`routes::auth`] (login, callback, logout, back-channel logout)
 //!   talks to Keycloak through [`oidc::client`]; [`session`] keeps the tokens server-side
 //!   and refreshes them; [`routes::pages`] and `templates/` render the pages;
-//!   [`security`] sets the browser security headers.
+//!   [`security`] sets the browser security headers; [`logging`] keeps credentials out of
+//!   the log (Rocket's request lines carry the callback's `code` and `state`).
 //! - Accepted tokens are remembered in [`oidc::cache`], so a signature is verified once.
 //!
 //! # Request flow
