@@ -23,7 +23,7 @@ use serde::Deserialize;
 use url::Url;
 
 /// The figment key that holds this crate's settings.
-pub const CONFIG_KEY: &str = "oidc";
+pub(crate) const CONFIG_KEY: &str = "oidc";
 
 /// Raw values as they appear in `Rocket.toml` or `OIDC_*` variables.
 #[derive(Deserialize)]
@@ -43,7 +43,7 @@ struct RawConfig {
 }
 
 /// Every key of the `oidc` table.
-pub const KEYS: [&str; 11] = [
+pub(crate) const KEYS: [&str; 11] = [
     "issuer",
     "client_id",
     "client_secret",

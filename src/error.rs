@@ -13,24 +13,35 @@
 //! | keys not loaded | 503 | none; `Retry-After` instead |
 //!
 //! The precise reason is logged at debug level; the token itself never is.
+//!
+//! Decisions:
+//! - The layers below return their own errors ([`VerifyError`], [`SessionError`]); this is
+//!   the one place that maps them to statuses (`From`).
+//! - Every JSON error body is an [`ErrorBody`], whoever answers (the catchers, an
+//!   [`ErrorPage`] for an API client, the back-channel logout route).
+//! - A page that needs a signed-in browser marks its request ([`LoginRedirect`]); its 401
+//!   then becomes a redirect to the sign-in route, if the app mounted one ([`LoginPage`],
+//!   managed by `SignIn`, which knows the route). Without one it stays a 401.
 
 use std::io::Cursor;
 use std::sync::Mutex;
 
+use rocket::http::uri::Origin;
 use rocket::http::{ContentType, Header, Status};
 use rocket::response::{self, Redirect, Responder, Response};
+use rocket::serde::json::Json;
 use rocket::{Catcher, Request, catch, catchers};
+use serde::Serialize;
 
-use crate::guards::LoginRedirect;
-
-use crate::oidc::Oidc;
-use crate::oidc::tokens::TokenError;
+use crate::oidc::{Oidc, TokenError, VerifyError};
+use crate::session::SessionError;
 
 /// Seconds a client should wait when keys are not loaded yet.
-pub const RETRY_AFTER_SECS: u32 = 5;
+pub(crate) const RETRY_AFTER_SECS: u32 = 5;
 
 /// Why a request was not authenticated or authorized.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AuthError {
     /// No credentials at all.
     MissingCredentials,
@@ -38,8 +49,8 @@ pub enum AuthError {
     InvalidRequest(&'static str),
     /// The token was refused.
     InvalidToken(TokenError),
-    /// Authenticated, but without the required role.
-    InsufficientScope(String),
+    /// Authenticated, but without the required role (named, when known).
+    InsufficientScope(Option<String>),
     /// Keys are not loaded yet (Keycloak unreachable since start).
     Unavailable,
 }
@@ -72,8 +83,8 @@ impl AuthError {
             Self::MissingCredentials => "Authentication is required".into(),
             Self::InvalidRequest(why) => (*why).into(),
             Self::InvalidToken(why) => why.to_string(),
-            Self::InsufficientScope(role) if role.is_empty() => "Insufficient permissions".into(),
-            Self::InsufficientScope(role) => format!("The role {role} is required"),
+            Self::InsufficientScope(None) => "Insufficient permissions".into(),
+            Self::InsufficientScope(Some(role)) => format!("The role {role} is required"),
             Self::Unavailable => "The identity provider is not reachable yet".into(),
         }
     }
@@ -105,6 +116,24 @@ impl AuthError {
     }
 }
 
+impl From<VerifyError> for AuthError {
+    fn from(error: VerifyError) -> Self {
+        match error {
+            VerifyError::Unavailable => Self::Unavailable,
+            VerifyError::Rejected(reason) => Self::InvalidToken(reason),
+        }
+    }
+}
+
+impl From<SessionError> for AuthError {
+    fn from(error: SessionError) -> Self {
+        match error {
+            SessionError::Ended => Self::MissingCredentials,
+            SessionError::Unavailable => Self::Unavailable,
+        }
+    }
+}
+
 impl std::fmt::Display for AuthError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.description())
@@ -122,14 +151,36 @@ impl std::error::Error for AuthError {
 
 struct Recorded(Mutex<Option<AuthError>>);
 
-/// The JSON error body `{"error": .., "error_description": ..}`.
-fn json_error(error: &str, description: &str) -> String {
-    #[derive(serde::Serialize)]
-    struct Body<'a> {
-        error: &'a str,
-        error_description: &'a str,
+/// The JSON error body of every error answer: `{"error": .., "error_description": ..}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorBody {
+    /// The error code (RFC 6750 or OAuth 2.0 style).
+    pub error: &'static str,
+    /// A short sentence for people; never contains a token.
+    pub error_description: String,
+}
+
+impl ErrorBody {
+    /// A body with this code and description.
+    pub fn new(error: &'static str, description: impl Into<String>) -> Self {
+        Self { error, error_description: description.into() }
     }
-    serde_json::to_string(&Body { error, error_description: description }).unwrap_or_default()
+
+    /// The body as a JSON response with `status`.
+    fn respond(&self, status: Status) -> response::Result<'static> {
+        let body = serde_json::to_string(self).unwrap_or_default();
+        Response::build()
+            .status(status)
+            .header(ContentType::JSON)
+            .sized_body(body.len(), Cursor::new(body))
+            .ok()
+    }
+}
+
+impl<'r> Responder<'r, 'static> for ErrorBody {
+    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
+        Json(self).respond_to(request)
+    }
 }
 
 /// A quoted-string for an auth-param; drops characters that cannot appear in one.
@@ -143,19 +194,16 @@ impl<'r> Responder<'r, 'static> for AuthError {
     fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
         let realm = request.rocket().state::<Oidc>().map_or("", |o| o.config().realm());
         let description = self.description();
-        let body = json_error(self.code().unwrap_or("unauthorized"), &description);
-        let mut response = Response::build();
-        response
-            .status(self.status())
-            .header(ContentType::JSON)
-            .sized_body(body.len(), Cursor::new(body));
-        if let Some(value) = self.www_authenticate(realm, &description) {
-            response.header(Header::new("WWW-Authenticate", value));
+        let www_authenticate = self.www_authenticate(realm, &description);
+        let body = ErrorBody::new(self.code().unwrap_or("unauthorized"), description);
+        let mut response = body.respond(self.status())?;
+        if let Some(value) = www_authenticate {
+            response.set_header(Header::new("WWW-Authenticate", value));
         }
         if self == AuthError::Unavailable {
-            response.header(Header::new("Retry-After", RETRY_AFTER_SECS.to_string()));
+            response.set_header(Header::new("Retry-After", RETRY_AFTER_SECS.to_string()));
         }
-        response.ok()
+        Ok(response)
     }
 }
 
@@ -176,7 +224,7 @@ impl ErrorPage {
 }
 
 /// Whether the client prefers HTML (a browser).
-pub fn wants_html(request: &Request<'_>) -> bool {
+pub(crate) fn wants_html(request: &Request<'_>) -> bool {
     request.accept().is_some_and(|accept| accept.preferred().media_type().is_html())
 }
 
@@ -202,13 +250,7 @@ impl<'r> Responder<'r, 'static> for ErrorPage {
                 503 => "temporarily_unavailable",
                 _ => "server_error",
             };
-            let body =
-                serde_json::json!({"error": code, "error_description": self.message}).to_string();
-            Response::build()
-                .status(self.status)
-                .header(ContentType::JSON)
-                .sized_body(body.len(), Cursor::new(body))
-                .ok()
+            ErrorBody::new(code, self.message).respond(self.status)
         }
     }
 }
@@ -229,14 +271,23 @@ pub fn catchers() -> Vec<Catcher> {
     catchers![bad_request, unauthorized, forbidden, not_found, server_error, unavailable]
 }
 
+/// Marks a request whose 401 should become a redirect to the sign-in page (set by the
+/// page guards; API clients never get it).
+pub(crate) struct LoginRedirect(pub(crate) bool);
+
+/// Where a browser goes to sign in: the URI of the sign-in route for a `next` path.
+/// Managed by whatever mounts that route (`SignIn`); absent in API-only apps.
+pub struct LoginPage(pub fn(next: &str) -> Origin<'static>);
+
 fn caught(request: &Request<'_>, fallback: AuthError) -> Caught {
     let error = AuthError::recorded(request)
         .filter(|e| e.status() == fallback.status())
         .unwrap_or(fallback);
-    if error.status() == Status::Unauthorized && request.local_cache(|| LoginRedirect(false)).0 {
-        let next = request.uri().to_string();
-        let login = format!("/login?next={}", rocket::http::RawStr::new(&next).percent_encode());
-        return Caught::Login(Redirect::to(login));
+    if error.status() == Status::Unauthorized
+        && request.local_cache(|| LoginRedirect(false)).0
+        && let Some(LoginPage(login_uri)) = request.rocket().state::<LoginPage>()
+    {
+        return Caught::Login(Redirect::to(login_uri(&request.uri().to_string())));
     }
     if wants_html(request) {
         return Caught::Page(ErrorPage::new(error.status(), error.description()));
@@ -256,7 +307,7 @@ fn unauthorized(request: &Request<'_>) -> Caught {
 
 #[catch(403)]
 fn forbidden(request: &Request<'_>) -> Caught {
-    caught(request, AuthError::InsufficientScope(String::new()))
+    caught(request, AuthError::InsufficientScope(None))
 }
 
 #[catch(503)]
@@ -288,7 +339,7 @@ mod tests {
 
     #[test]
     fn header_values_cannot_be_broken_out_of() {
-        let error = AuthError::InsufficientScope("a\"b\\c\r\nd".into());
+        let error = AuthError::InsufficientScope(Some("a\"b\\c\r\nd".into()));
         let header = error.www_authenticate("r\"", &error.description()).unwrap();
         assert_eq!(
             header,

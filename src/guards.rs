@@ -3,7 +3,7 @@
 //!
 //! - [`AuthenticatedUser`] validates the request's credentials once per request (the result
 //!   is kept in the request-local cache, however many guards ask) and fails with the
-//!   RFC 6750 error the [`crate::catchers`] render.
+//!   RFC 6750 error the [`catchers`](crate::error::catchers) render.
 //! - [`RequireRole<R>`] asks for `&AuthenticatedUser` first, then for the role named by the
 //!   marker type `R`, which says whether it is a realm role or a client role.
 //!
@@ -20,10 +20,10 @@ use std::sync::Arc;
 use rocket::Request;
 use rocket::request::{FromRequest, Outcome};
 
-use crate::error::AuthError;
+use crate::error::{AuthError, LoginRedirect};
 use crate::identity::Identity;
 use crate::oidc::Oidc;
-use crate::session::{self, Sessions};
+use crate::session::{self, SessionError, Sessions};
 
 /// An authenticated caller. Dereferences to [`Identity`].
 #[derive(Debug, Clone)]
@@ -85,7 +85,7 @@ async fn authenticate(request: &Request<'_>) -> Result<Arc<Identity>, AuthError>
     // A bearer header wins: an API client's explicit credential is never mixed with a
     // browser session that happens to ride along.
     if let Some(token) = bearer_token(request.headers().get("Authorization"))? {
-        return oidc.validate_access_token(token).await;
+        return oidc.validate_access_token(token).await.map_err(AuthError::from);
     }
     // Boxed: the session path (with its refresh) is a large future the bearer path should
     // not carry around.
@@ -106,10 +106,10 @@ async fn session_identity(request: &Request<'_>, oidc: &Oidc) -> Result<Arc<Iden
             Ok(identity)
         }
         Err(error) => {
-            if error == AuthError::MissingCredentials {
+            if error == SessionError::Ended {
                 session::clear_session_cookie(cookies);
             }
-            Err(error)
+            Err(error.into())
         }
     }
 }
@@ -119,7 +119,7 @@ struct SessionCsrf(Option<String>);
 
 /// The CSRF token of the session behind this request's authentication; `None` when the
 /// request came with a bearer token (or not authenticated).
-pub fn session_csrf_token<'r>(request: &'r Request<'_>) -> Option<&'r str> {
+pub(crate) fn session_csrf_token<'r>(request: &'r Request<'_>) -> Option<&'r str> {
     request.local_cache(|| SessionCsrf(None)).0.as_deref()
 }
 
@@ -171,9 +171,6 @@ impl Deref for PageUser {
         &self.user
     }
 }
-
-/// Marks a request whose 401 should become a redirect to the login page.
-pub(crate) struct LoginRedirect(pub bool);
 
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for PageUser {
@@ -330,7 +327,7 @@ impl<'r, R: Role> FromRequest<'r> for RequireRole<R> {
                 RoleKind::Client(c) => format!("{c}:{}", R::NAME),
                 RoleKind::OwnClient => format!("client:{}", R::NAME),
             };
-            fail(request, AuthError::InsufficientScope(name))
+            fail(request, AuthError::InsufficientScope(Some(name)))
         }
     }
 }

@@ -7,6 +7,9 @@
 //! (`resource_access.<client>.roles`) are kept apart in two fields and asked for through
 //! two methods, so a client role named `admin` can never pass for the realm role `admin`.
 //! Optional profile claims stay optional: service-account tokens carry no email or name.
+//!
+//! `aud` is not a field: jsonwebtoken checks it on the raw token (token rule 6,
+//! `oidc/tokens.rs`), and nothing after that needs it.
 
 use std::collections::HashMap;
 
@@ -19,9 +22,6 @@ pub struct Claims {
     pub iss: String,
     /// Subject: the user's (or service account's) id.
     pub sub: String,
-    /// Audience: a string or a list.
-    #[serde(default)]
-    pub aud: Option<Audience>,
     /// Expiry, Unix seconds.
     pub exp: f64,
     /// Not-before, Unix seconds.
@@ -66,16 +66,6 @@ pub struct Claims {
     /// Client roles, by client id.
     #[serde(default)]
     pub resource_access: Option<HashMap<String, Roles>>,
-}
-
-/// `aud` as Keycloak sends it: one string or several.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum Audience {
-    /// A single audience.
-    One(String),
-    /// Several audiences.
-    Many(Vec<String>),
 }
 
 /// A `{"roles": [...]}` object.

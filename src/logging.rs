@@ -4,15 +4,16 @@
 //! the authorization `code` and `state` there (`GET /authorize?state=..&code=..`). This
 //! crate itself never logs a token, secret or cookie value; [`RedactingLogger`] also scrubs
 //! the values of credential-carrying parameters from everything else that is logged, so
-//! no level shows them. The demo app installs it; other apps call [`install`] before
-//! launching (Rocket then keeps it instead of its own logger).
+//! no level shows them. The demo app installs it; other apps call
+//! [`RedactingLogger::install`] before launching (Rocket then keeps it instead of its own
+//! logger).
 
 use std::borrow::Cow;
 
 use log::{LevelFilter, Log, Metadata, Record};
 
 /// Query and form parameters whose values are credentials.
-pub const SENSITIVE_PARAMS: [&str; 10] = [
+pub(crate) const SENSITIVE_PARAMS: [&str; 10] = [
     "code",
     "state",
     "session_state",
@@ -26,7 +27,7 @@ pub const SENSITIVE_PARAMS: [&str; 10] = [
 ];
 
 /// Replaces the values of [`SENSITIVE_PARAMS`] (`name=value` up to `&`, space or quote).
-pub fn redact(text: &str) -> Cow<'_, str> {
+pub(crate) fn redact(text: &str) -> Cow<'_, str> {
     // Rocket's form parser traces every field with its value (the CSRF token, the
     // back-channel logout token): keep the line, drop the value.
     if let Some(field) = text.strip_prefix("url-encoded field: ") {
@@ -89,6 +90,19 @@ impl RedactingLogger {
     pub fn with_sink(level: LevelFilter, sink: fn(&str)) -> Self {
         Self { level, sink }
     }
+
+    /// Installs this logger process-wide (before launch: Rocket then keeps it instead of
+    /// its own); false if a logger was installed before.
+    pub fn install(self) -> bool {
+        let level =
+            if self.level == LevelFilter::Off { LevelFilter::Off } else { LevelFilter::Trace };
+        let installed = log::set_boxed_logger(Box::new(self)).is_ok();
+        if installed {
+            // `enabled` does the filtering (it lets the launch banner through).
+            log::set_max_level(level);
+        }
+        installed
+    }
 }
 
 impl Log for RedactingLogger {
@@ -109,20 +123,8 @@ impl Log for RedactingLogger {
     fn flush(&self) {}
 }
 
-/// Installs `logger` process-wide; false if a logger was installed before.
-pub fn install(logger: RedactingLogger) -> bool {
-    let level =
-        if logger.level == LevelFilter::Off { LevelFilter::Off } else { LevelFilter::Trace };
-    let installed = log::set_boxed_logger(Box::new(logger)).is_ok();
-    if installed {
-        // `enabled` does the filtering (it lets the launch banner through).
-        log::set_max_level(level);
-    }
-    installed
-}
-
 /// The `log` level for Rocket's `log_level` setting.
-pub fn level_for(rocket_level: rocket::config::LogLevel) -> LevelFilter {
+pub(crate) fn level_for(rocket_level: rocket::config::LogLevel) -> LevelFilter {
     match rocket_level {
         rocket::config::LogLevel::Off => LevelFilter::Off,
         rocket::config::LogLevel::Critical => LevelFilter::Error,

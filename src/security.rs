@@ -18,7 +18,7 @@ use crate::oidc::Oidc;
 pub struct SecurityHeaders;
 
 /// The Content-Security-Policy for HTML pages; `idp_origin` is Keycloak's origin.
-pub fn content_security_policy(idp_origin: &str) -> String {
+pub(crate) fn content_security_policy(idp_origin: &str) -> String {
     format!(
         "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; \
          form-action 'self' {idp_origin}; frame-ancestors 'none'"

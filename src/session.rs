@@ -11,17 +11,21 @@
 //!   a database) can replace it for several app instances.
 //! - Sessions are indexed by Keycloak's `sid` and by `sub`, so a back-channel logout can
 //!   end every matching session.
+//! - A session keeps the identity of its latest access token, not the token itself: the
+//!   app never sends it anywhere, and a refresh replaces both.
+//! - Errors are this layer's own ([`SessionError`]): "ended" or "Keycloak unavailable";
+//!   the HTTP boundary decides what a browser or API client sees.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use openidconnect::RefreshToken;
 use rocket::http::{Cookie, CookieJar, SameSite};
 
-use crate::error::AuthError;
+use crate::clock::unix_now;
 use crate::identity::Identity;
-use crate::oidc::client::{FlowError, Tokens};
-use crate::oidc::{Oidc, unix_now};
+use crate::oidc::{FlowError, Oidc, SignInClient, Tokens};
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "kc_session";
@@ -33,10 +37,8 @@ pub struct Session {
     pub identity: Arc<Identity>,
     /// The raw ID token, for `id_token_hint` at logout.
     pub id_token: String,
-    /// The current access token.
-    pub access_token: String,
     /// The refresh token, if Keycloak issued one.
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<RefreshToken>,
     /// Anti-CSRF token for this session's forms (logout).
     pub csrf_token: String,
 }
@@ -58,6 +60,27 @@ impl std::fmt::Debug for Session {
             .finish()
     }
 }
+
+/// Why a session could not be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// No such session, or it ended (expired, logged out, refresh refused).
+    Ended,
+    /// The access token expired and Keycloak could not be reached to refresh it.
+    Unavailable,
+}
+
+impl std::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Ended => "no current session",
+            Self::Unavailable => "the session's tokens could not be refreshed",
+        })
+    }
+}
+
+impl std::error::Error for SessionError {}
 
 /// Storage of sessions by opaque id.
 #[rocket::async_trait]
@@ -156,12 +179,12 @@ pub fn random_id() -> String {
 }
 
 /// The session id from the private cookie, if present and authentic.
-pub fn session_id(cookies: &CookieJar<'_>) -> Option<String> {
+pub(crate) fn session_id(cookies: &CookieJar<'_>) -> Option<String> {
     cookies.get_private(SESSION_COOKIE).map(|c| c.value().to_owned())
 }
 
 /// Sets the session cookie.
-pub fn set_session_cookie(cookies: &CookieJar<'_>, id: String, secure: bool) {
+pub(crate) fn set_session_cookie(cookies: &CookieJar<'_>, id: String, secure: bool) {
     let cookie = Cookie::build((SESSION_COOKIE, id))
         .path("/")
         .http_only(true)
@@ -171,17 +194,17 @@ pub fn set_session_cookie(cookies: &CookieJar<'_>, id: String, secure: bool) {
 }
 
 /// Removes the session cookie.
-pub fn clear_session_cookie(cookies: &CookieJar<'_>) {
+pub(crate) fn clear_session_cookie(cookies: &CookieJar<'_>) {
     cookies.remove_private(Cookie::build(SESSION_COOKIE).path("/"));
 }
 
 /// Per-session locks so that concurrent requests refresh a session's tokens only once.
 #[derive(Default)]
-pub struct RefreshLocks(Mutex<HashMap<String, Arc<rocket::tokio::sync::Mutex<()>>>>);
+pub(crate) struct RefreshLocks(Mutex<HashMap<String, Arc<rocket::tokio::sync::Mutex<()>>>>);
 
 impl RefreshLocks {
     /// The lock of session `id`.
-    pub fn for_session(&self, id: &str) -> Arc<rocket::tokio::sync::Mutex<()>> {
+    pub(crate) fn for_session(&self, id: &str) -> Arc<rocket::tokio::sync::Mutex<()>> {
         let mut locks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if locks.len() > 10_000 {
             // Drop locks nobody holds; they are recreated on demand.
@@ -228,7 +251,6 @@ impl Sessions {
         let session = Session {
             identity: tokens.identity,
             id_token: tokens.id_token.unwrap_or_default(),
-            access_token: tokens.access_token,
             refresh_token: tokens.refresh_token,
             csrf_token: random_id(),
         };
@@ -239,31 +261,34 @@ impl Sessions {
 
     /// The session `id`, refreshed first when its access token is expired or expires within
     /// the leeway. Ends the session when Keycloak refuses the refresh.
-    pub async fn current(&self, oidc: &Oidc, id: &str) -> Result<Session, AuthError> {
+    pub async fn current(&self, oidc: &Oidc, id: &str) -> Result<Session, SessionError> {
         let leeway = oidc.config().leeway.as_secs();
         let fresh = |s: &Session| s.access_expires_at() > unix_now() + leeway;
-        let session = self.store.get(id).await.ok_or(AuthError::MissingCredentials)?;
+        let session = self.store.get(id).await.ok_or(SessionError::Ended)?;
         if fresh(&session) {
             return Ok(session);
         }
         // One refresh per session: later requests wait here, then find the fresh tokens.
         let lock = self.locks.for_session(id);
         let _guard = lock.lock().await;
-        let session = self.store.get(id).await.ok_or(AuthError::MissingCredentials)?;
+        let session = self.store.get(id).await.ok_or(SessionError::Ended)?;
         if fresh(&session) {
             return Ok(session);
         }
         let Some(refresh_token) = session.refresh_token.clone() else {
             self.store.remove(id).await;
-            return Err(AuthError::MissingCredentials);
+            return Err(SessionError::Ended);
         };
-        match oidc.refresh_tokens(&refresh_token).await {
+        let refreshed = match SignInClient::new(oidc) {
+            Ok(client) => client.refresh(&refresh_token).await,
+            Err(error) => Err(error),
+        };
+        match refreshed {
             Ok(tokens) => {
                 log::debug!("session of {} refreshed", session.identity.sub);
                 let session = Session {
                     identity: tokens.identity,
                     id_token: tokens.id_token.unwrap_or(session.id_token),
-                    access_token: tokens.access_token,
                     refresh_token: tokens.refresh_token.or(session.refresh_token),
                     csrf_token: session.csrf_token,
                 };
@@ -273,7 +298,7 @@ impl Sessions {
             Err(error @ (FlowError::InvalidGrant | FlowError::BadToken(..))) => {
                 log::info!("session of {} ended: {error}", session.identity.sub);
                 self.store.remove(id).await;
-                Err(AuthError::MissingCredentials)
+                Err(SessionError::Ended)
             }
             Err(error) if session.access_expires_at() > unix_now() => {
                 log::warn!("token refresh failed, serving the still-valid access token: {error}");
@@ -281,7 +306,7 @@ impl Sessions {
             }
             Err(error) => {
                 log::warn!("token refresh failed: {error}");
-                Err(AuthError::Unavailable)
+                Err(SessionError::Unavailable)
             }
         }
     }
@@ -329,8 +354,7 @@ mod tests {
                 expires_at: 0,
             }),
             id_token: "id-token-secret".into(),
-            access_token: "access-token-secret".into(),
-            refresh_token: Some("refresh-token-secret".into()),
+            refresh_token: Some(RefreshToken::new("refresh-token-secret".into())),
             csrf_token: "csrf".into(),
         }
     }

@@ -27,9 +27,8 @@ fn capture(line: &str) {
 #[rocket::async_test]
 async fn no_token_secret_or_cookie_value_reaches_the_log() {
     // The logger the demo app installs, writing into a buffer instead of stderr.
-    let logger =
-        rocket_keycloak::logging::RedactingLogger::with_sink(log::LevelFilter::Trace, capture);
-    assert!(rocket_keycloak::logging::install(logger), "first logger of the process");
+    let logger = rocket_keycloak::RedactingLogger::with_sink(log::LevelFilter::Trace, capture);
+    assert!(logger.install(), "first logger of the process");
 
     let key = TestKey::rsa1();
     let idp = Idp::start(&[&key]).await;

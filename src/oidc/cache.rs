@@ -24,14 +24,14 @@ use super::tokens::TokenError;
 use crate::identity::Identity;
 
 /// Accepted tokens remembered.
-pub const ACCEPTED_CAPACITY: usize = 10_000;
+pub(crate) const ACCEPTED_CAPACITY: usize = 10_000;
 /// Refused tokens remembered.
-pub const REJECTED_CAPACITY: usize = 4_096;
+pub(crate) const REJECTED_CAPACITY: usize = 4_096;
 /// How long a refusal is remembered.
-pub const REJECTED_TTL: Duration = Duration::from_secs(60);
+pub(crate) const REJECTED_TTL: Duration = Duration::from_secs(60);
 
 /// A token's cache key.
-pub type TokenDigest = [u8; 32];
+pub(crate) type TokenDigest = [u8; 32];
 
 /// The digest of a token.
 pub fn digest(token: &str) -> TokenDigest {

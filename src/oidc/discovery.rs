@@ -8,7 +8,8 @@
 use serde::Deserialize;
 use url::Url;
 
-/// The parts of the discovery document this crate uses.
+/// The parts of the discovery document this crate uses (the userinfo endpoint is not one:
+/// the identity comes from the verified access token, never from a second request).
 #[derive(Debug, Clone, Deserialize)]
 pub struct ProviderMetadata {
     /// The issuer identifier; equal to the configured issuer.
@@ -22,13 +23,11 @@ pub struct ProviderMetadata {
     /// RP-initiated logout, if the provider supports it.
     #[serde(default)]
     pub end_session_endpoint: Option<Url>,
-    /// The userinfo endpoint, if any.
-    #[serde(default)]
-    pub userinfo_endpoint: Option<Url>,
 }
 
 /// Why a discovery document was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DiscoveryError {
     /// Not JSON, or a required field is missing or not a URL.
     Malformed(String),

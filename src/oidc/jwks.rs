@@ -47,6 +47,7 @@ pub struct KeySet {
 
 /// Why a JWKS document could not be used at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum JwksError {
     /// Not JSON, or no `keys` array.
     Malformed(String),
@@ -104,11 +105,6 @@ impl KeySet {
             return Err(JwksError::NoUsableKeys);
         }
         Ok((Self { keys }, skipped))
-    }
-
-    /// Builds a set from keys already checked (tests and custom providers).
-    pub fn from_keys(keys: impl IntoIterator<Item = VerifyingKey>) -> Self {
-        Self { keys: keys.into_iter().map(|k| (k.kid.clone(), Arc::new(k))).collect() }
     }
 
     /// The key with this id, if the set has it.

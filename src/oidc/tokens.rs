@@ -14,8 +14,8 @@
 //!    algorithm, so `none` and `HS*` cannot pass;
 //! 5. the signature;
 //! 6. `iss` equal to the issuer, `aud` (string or list) containing the audience, and the
-//!    Keycloak payload `typ` equal to the expected kind (`Bearer` for access tokens), so
-//!    ID, refresh and logout tokens are not access tokens;
+//!    Keycloak payload `typ` equal to the expected [`TokenKind`] (`Bearer` for access
+//!    tokens), so ID, refresh and logout tokens are not access tokens;
 //! 7. optionally, `azp` in the configured allow-list (`oidc.allowed_azp`);
 //! 8. `exp` required, `nbf` and `iat` checked, all with the leeway.
 //!
@@ -35,11 +35,48 @@ use super::jwks::VerifyingKey;
 use crate::identity::Claims;
 
 /// Tokens longer than this are refused before parsing (Keycloak's are 1–3 KiB).
-pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// The kinds of Keycloak token this crate verifies, told apart by the payload's `typ`.
+///
+/// Keycloak also issues `Refresh` tokens; they are never verified here (only Keycloak reads
+/// them), so they have no kind and can pass as nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenKind {
+    /// An access token (`typ: Bearer`): what API callers present.
+    Access,
+    /// An ID token (`typ: ID`): proof of a browser sign-in.
+    Id,
+    /// A back-channel logout token (`typ: Logout`).
+    Logout,
+}
+
+impl TokenKind {
+    /// The `typ` claim Keycloak puts into tokens of this kind.
+    pub fn typ(self) -> &'static str {
+        match self {
+            Self::Access => "Bearer",
+            Self::Id => "ID",
+            Self::Logout => "Logout",
+        }
+    }
+}
+
+impl std::fmt::Display for TokenKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Access => "access",
+            Self::Id => "ID",
+            Self::Logout => "logout",
+        })
+    }
+}
 
 /// Why a token was refused. The `Display` text is the public `error_description`; the
 /// `Debug` form is for logs. Neither ever contains the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TokenError {
     /// Longer than [`MAX_TOKEN_BYTES`].
     TooLarge,
@@ -129,17 +166,17 @@ struct RawHeader {
 /// The checks for one kind of token, built once.
 #[derive(Debug, Clone)]
 pub struct TokenRules {
-    kind: &'static str,
+    kind: TokenKind,
     leeway: u64,
     allowed_azp: Option<Vec<String>>,
     validations: HashMap<Algorithm, Validation>,
 }
 
 impl TokenRules {
-    /// Rules for tokens of Keycloak kind `kind` (`"Bearer"`, `"ID"`) from `issuer` for
-    /// `audience`. This is the one function that holds the security settings.
+    /// Rules for tokens of `kind` from `issuer` for `audience`. This is the one function
+    /// that holds the security settings.
     pub fn new(
-        kind: &'static str,
+        kind: TokenKind,
         issuer: &str,
         audience: &str,
         leeway_secs: u64,
@@ -240,7 +277,7 @@ impl TokenRules {
                 _ => TokenError::BadSignature,
             })?
             .claims;
-        if claims.typ.as_deref() != Some(self.kind) {
+        if claims.typ.as_deref() != Some(self.kind.typ()) {
             return Err(TokenError::WrongKind);
         }
         if let Some(allowed) = &self.allowed_azp
@@ -285,7 +322,7 @@ mod tests {
     use super::*;
 
     fn rules() -> TokenRules {
-        TokenRules::new("Bearer", "http://idp/realms/r", "api", 60, &[Algorithm::RS256])
+        TokenRules::new(TokenKind::Access, "http://idp/realms/r", "api", 60, &[Algorithm::RS256])
     }
 
     fn b64(json: &str) -> String {

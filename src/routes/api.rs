@@ -10,7 +10,7 @@ use crate::identity::Identity;
 use crate::oidc::Oidc;
 
 /// The realm role `admin`.
-pub struct Admin;
+pub(crate) struct Admin;
 
 impl Role for Admin {
     const NAME: &'static str = "admin";

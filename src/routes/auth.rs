@@ -13,33 +13,92 @@
 //!   sends the browser to Keycloak's end-session endpoint with `id_token_hint`, so the
 //!   Keycloak session ends too.
 //! - Back-channel logout answers 200 only for a fully valid, first-seen logout token.
+//! - [`SignIn`] mounts these routes and manages what they need ([`Sessions`], the
+//!   [`LoginPage`] the 401 catcher redirects to), so the key fairing stays free of the
+//!   session layer and an API-only app carries none of it.
+//! - Every link to another route is built with `uri!` from that route, so a renamed path
+//!   cannot leave a dangling string behind.
 
+use openidconnect::{AuthorizationCode, Nonce, PkceCodeVerifier, RedirectUrl};
+use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::form::{Form, FromForm};
+use rocket::http::uri::Origin;
 use rocket::http::{Cookie, CookieJar, SameSite, Status};
 use rocket::response::Redirect;
 use rocket::serde::json::{Json, Value, json};
 use rocket::time::Duration as CookieDuration;
-use rocket::{Route, State, get, post, routes};
+use rocket::{Build, Rocket, Route, State, get, post, routes, uri};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{AuthError, ErrorPage};
-use crate::oidc::{Oidc, unix_now};
+use super::pages;
+use crate::clock::unix_now;
+use crate::config::OidcConfig;
+use crate::error::{ErrorBody, ErrorPage, LoginPage};
+use crate::oidc::{FlowError, Oidc, SignInClient};
 use crate::session::{self, Sessions};
 
 /// How long a started sign-in may take.
-pub const LOGIN_STATE_SECONDS: i64 = 600;
+pub(crate) const LOGIN_STATE_SECONDS: i64 = 600;
 const LOGIN_COOKIE_PREFIX: &str = "kc_login_";
 
 /// The routes of this module.
-pub fn routes() -> Vec<Route> {
+pub(crate) fn routes() -> Vec<Route> {
     routes![login, authorize, logout, backchannel_logout]
+}
+
+/// The browser sign-in: mounts `/login`, `/authorize`, `/logout` and
+/// `/backchannel-logout` at `/`, and manages the session layer ([`Sessions`] in memory,
+/// unless the app managed its own before attaching) and the [`LoginPage`] the 401 catcher
+/// sends pages to.
+///
+/// ```no_run
+/// # use rocket::launch;
+/// #[launch]
+/// fn rocket() -> _ {
+///     rocket::build()
+///         .attach(rocket_keycloak::OidcFairing)
+///         .attach(rocket_keycloak::SignIn)
+///         .register("/", rocket_keycloak::catchers())
+/// }
+/// ```
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SignIn;
+
+#[rocket::async_trait]
+impl Fairing for SignIn {
+    fn info(&self) -> Info {
+        Info { name: "Keycloak sign-in", kind: Kind::Ignite | Kind::Singleton }
+    }
+
+    async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
+        let rocket = rocket.mount("/", routes()).manage(LoginPage(login_uri));
+        if rocket.state::<Sessions>().is_some() {
+            return Ok(rocket);
+        }
+        Ok(rocket.manage(Sessions::default()))
+    }
+}
+
+/// The sign-in route's URI for a `next` path.
+fn login_uri(next: &str) -> Origin<'static> {
+    uri!(login(next = Some(next)))
+}
+
+/// The callback's path: the login cookie is sent there only.
+fn callback_path() -> String {
+    uri!(authorize(_)).path().to_string()
+}
+
+/// The callback's absolute URL, registered in Keycloak as the redirect URI.
+fn redirect_url(config: &OidcConfig) -> Result<RedirectUrl, FlowError> {
+    RedirectUrl::new(config.app_path(&callback_path())).map_err(FlowError::BadUrl)
 }
 
 /// What the login cookie holds between `/login` and `/authorize`.
 #[derive(Serialize, Deserialize)]
 pub struct LoginState {
-    nonce: String,
-    verifier: String,
+    nonce: Nonce,
+    verifier: PkceCodeVerifier,
     /// Where to go after sign-in (already checked to be a local path).
     pub next: String,
     started: u64,
@@ -63,8 +122,13 @@ pub fn local_path_or_default(next: Option<&str>) -> String {
         {
             path.to_owned()
         }
-        _ => "/hello".to_owned(),
+        _ => uri!(pages::hello).to_string(),
     }
+}
+
+/// A sign-in that cannot start or finish because Keycloak is not there.
+fn unavailable(message: &str) -> ErrorPage {
+    ErrorPage::new(Status::ServiceUnavailable, message)
 }
 
 #[get("/login?<next>")]
@@ -73,10 +137,12 @@ fn login(
     oidc: &State<Oidc>,
     cookies: &CookieJar<'_>,
 ) -> Result<Redirect, ErrorPage> {
-    let request = oidc.begin_login().map_err(|e| {
-        log::warn!("cannot start sign-in: {e}");
-        ErrorPage::new(Status::ServiceUnavailable, "Sign-in is not available right now.")
-    })?;
+    let request = redirect_url(oidc.config())
+        .and_then(|redirect| Ok(SignInClient::new(oidc)?.begin_login(&redirect)))
+        .map_err(|e| {
+            log::warn!("cannot start sign-in: {e}");
+            unavailable("Sign-in is not available right now.")
+        })?;
     let state = LoginState {
         nonce: request.nonce,
         verifier: request.pkce_verifier,
@@ -84,8 +150,9 @@ fn login(
         started: unix_now(),
     };
     let value = serde_json::to_string(&state).unwrap_or_default();
-    let cookie = Cookie::build((format!("{LOGIN_COOKIE_PREFIX}{}", request.state), value))
-        .path("/authorize")
+    let name = format!("{LOGIN_COOKIE_PREFIX}{}", request.state.secret());
+    let cookie = Cookie::build((name, value))
+        .path(callback_path())
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(oidc.config().secure_cookies())
@@ -94,18 +161,29 @@ fn login(
     Ok(Redirect::to(request.url.to_string()))
 }
 
-#[allow(clippy::too_many_arguments)]
-#[get("/authorize?<code>&<state>&<iss>&<error>")]
+/// The authorization response's query parameters (others, such as Keycloak's
+/// `session_state`, are ignored).
+#[derive(FromForm)]
+struct Callback<'r> {
+    code: Option<&'r str>,
+    state: Option<&'r str>,
+    /// RFC 9207: the issuer that answered.
+    iss: Option<&'r str>,
+    error: Option<&'r str>,
+}
+
+// `uri!(authorize(_))` names the callback without its parameters.
+impl rocket::http::uri::fmt::Ignorable<rocket::http::uri::fmt::Query> for Callback<'_> {}
+
+#[get("/authorize?<callback..>")]
 async fn authorize(
-    code: Option<String>,
-    state: Option<&str>,
-    iss: Option<&str>,
-    error: Option<&str>,
+    callback: Callback<'_>,
     oidc: &State<Oidc>,
     sessions: &State<Sessions>,
     cookies: &CookieJar<'_>,
 ) -> Result<Redirect, ErrorPage> {
     let bad = |message: &str| ErrorPage::new(Status::BadRequest, message);
+    let Callback { code, state, iss, error } = callback;
     let state = state
         .filter(|s| !s.is_empty() && s.len() <= 128)
         .ok_or_else(|| bad("The sign-in response has no state."))?;
@@ -118,7 +196,7 @@ async fn authorize(
             bad("This sign-in link is unknown, expired or already used. Please sign in again.")
         })?;
     // Single use: gone before anything else can fail.
-    cookies.remove_private(Cookie::build(cookie_name).path("/authorize"));
+    cookies.remove_private(Cookie::build(cookie_name).path(callback_path()));
     if unix_now().saturating_sub(login.started) > LOGIN_STATE_SECONDS as u64 {
         return Err(bad("The sign-in took too long. Please sign in again."));
     }
@@ -137,16 +215,21 @@ async fn authorize(
         };
         return Err(ErrorPage::new(Status::Unauthorized, message));
     }
-    let code =
-        code.filter(|c| !c.is_empty()).ok_or_else(|| bad("The sign-in response has no code."))?;
-    let tokens = oidc.exchange_code(code, login.verifier, &login.nonce).await.map_err(|e| {
+    let code = code
+        .filter(|c| !c.is_empty())
+        .map(|c| AuthorizationCode::new(c.to_owned()))
+        .ok_or_else(|| bad("The sign-in response has no code."))?;
+    let exchanged = async {
+        let redirect = redirect_url(oidc.config())?;
+        let client = SignInClient::new(oidc)?;
+        client.exchange_code(code, login.verifier, &login.nonce, &redirect).await
+    };
+    let tokens = exchanged.await.map_err(|e| {
         log::warn!("authorize: {e}");
-        match e {
-            crate::oidc::client::FlowError::Unavailable(_) => ErrorPage::new(
-                Status::ServiceUnavailable,
-                "The identity provider is not reachable.",
-            ),
-            _ => bad("The sign-in could not be completed. Please sign in again."),
+        if e.is_unavailable() {
+            unavailable("The identity provider is not reachable.")
+        } else {
+            bad("The sign-in could not be completed. Please sign in again.")
         }
     })?;
     // A new id at every login; any previous session of this browser ends.
@@ -172,12 +255,13 @@ async fn logout(
     sessions: &State<Sessions>,
     cookies: &CookieJar<'_>,
 ) -> Result<Redirect, ErrorPage> {
+    let home = uri!(pages::home);
     let Some(id) = session::session_id(cookies) else {
-        return Ok(Redirect::to("/"));
+        return Ok(Redirect::to(home));
     };
     let Some(session) = sessions.store().get(&id).await else {
         session::clear_session_cookie(cookies);
-        return Ok(Redirect::to("/"));
+        return Ok(Redirect::to(home));
     };
     if !constant_time_eq(form.csrf.as_bytes(), session.csrf_token.as_bytes()) {
         log::warn!("logout without a valid CSRF token refused");
@@ -187,12 +271,12 @@ async fn logout(
     session::clear_session_cookie(cookies);
     let config = oidc.config();
     let Some(end_session) = oidc.metadata().and_then(|m| m.end_session_endpoint.clone()) else {
-        return Ok(Redirect::to("/"));
+        return Ok(Redirect::to(home));
     };
     let mut url = end_session;
     url.query_pairs_mut()
         .append_pair("id_token_hint", &session.id_token)
-        .append_pair("post_logout_redirect_uri", &config.app_path("/"))
+        .append_pair("post_logout_redirect_uri", &config.app_path(home.path().as_str()))
         .append_pair("client_id", &config.client_id);
     Ok(Redirect::to(url.to_string()))
 }
@@ -207,20 +291,20 @@ async fn backchannel_logout(
     form: Option<Form<BackchannelForm<'_>>>,
     oidc: &State<Oidc>,
     sessions: &State<Sessions>,
-) -> (Status, Json<Value>) {
-    let refuse = |why: &str| {
+) -> Result<Json<Value>, (Status, ErrorBody)> {
+    let refuse = |why: String| {
         log::warn!("back-channel logout refused: {why}");
-        (Status::BadRequest, Json(json!({"error": "invalid_request", "error_description": why})))
+        Err((Status::BadRequest, ErrorBody::new("invalid_request", why)))
     };
-    let Some(form) = form else { return refuse("no logout_token") };
+    let Some(form) = form else { return refuse("no logout_token".into()) };
     let claims = match oidc.validate_logout_token(form.logout_token).await {
         Ok(claims) => claims,
-        Err(AuthError::InvalidToken(e)) => return refuse(&format!("{e:?}")),
-        Err(e) => return refuse(&e.to_string()),
+        Err(crate::oidc::VerifyError::Rejected(e)) => return refuse(format!("{e:?}")),
+        Err(e) => return refuse(e.to_string()),
     };
     let jti = claims.jti.as_deref().unwrap_or_default();
     if !sessions.first_use_of_logout_token(jti, claims.exp as u64) {
-        return refuse("replayed logout token");
+        return refuse("replayed logout token".into());
     }
     let ended = match &claims.sid {
         Some(sid) => sessions.store().remove_by_sid(sid).await,
@@ -231,7 +315,7 @@ async fn backchannel_logout(
         claims.sub,
         claims.sid
     );
-    (Status::Ok, Json(json!({"ended_sessions": ended})))
+    Ok(Json(json!({"ended_sessions": ended})))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

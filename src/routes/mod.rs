@@ -1,6 +1,8 @@
 //! The routes, one module per audience: [`api`] answers JSON, [`auth`] runs the sign-in
-//! flow, [`pages`] renders HTML.
+//! flow (mounted by [`SignIn`]), [`pages`] renders HTML.
 
-pub mod api;
-pub mod auth;
-pub mod pages;
+pub(crate) mod api;
+pub(crate) mod auth;
+pub(crate) mod pages;
+
+pub use auth::SignIn;

@@ -179,7 +179,7 @@ fn logout_claims(idp: &Idp) -> Value {
 }
 
 fn rand_suffix() -> String {
-    rocket_keycloak::session::random_id()
+    rocket_keycloak::__private::random_id()
 }
 
 async fn backchannel(app: &rocket::local::asynchronous::Client, token: &str) -> Status {

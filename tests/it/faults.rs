@@ -9,8 +9,10 @@ use serde_json::json;
 use crate::idp::{Idp, Mode, TestKey, access_claims, mint};
 use crate::{get_with_token, join_all, spawn_app_with};
 
+/// The bound on the wait (one fetch timeout past the refetch's start) is proven on the
+/// paused clock, in `oidc::keystore`'s unit tests; this is the same situation end to end.
 #[rocket::async_test]
-async fn slow_keycloak_delays_only_the_unknown_kid_and_only_up_to_the_fetch_timeout() {
+async fn slow_keycloak_delays_only_the_unknown_kid() {
     let key = TestKey::rsa1();
     let idp = Idp::start(&[&key]).await;
     let app = spawn_app_with(&idp, json!({"jwks_min_refresh_interval": 0})).await;
@@ -29,11 +31,6 @@ async fn slow_keycloak_delays_only_the_unknown_kid_and_only_up_to_the_fetch_time
             assert_eq!(response.status(), Status::Ok);
         }
     }
-    // The waiting request gives up with the fetch (liveness bound, not a speed measurement).
-    let response = tokio::time::timeout(Duration::from_secs(7), waiting)
-        .await
-        .expect("bounded by the fetch timeout");
-    assert_eq!(response.status(), Status::Unauthorized);
 }
 
 #[rocket::async_test]

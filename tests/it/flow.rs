@@ -35,7 +35,7 @@ async fn callback<'c>(
 /// A full sign-in of `user`; returns the refresh token the session holds.
 async fn sign_in(app: &Client, idp: &Idp, key: &TestKey, access: Value) -> String {
     let (state, nonce, _) = start_login(app, "/hello").await;
-    let refresh = format!("refresh-{}", rocket_keycloak::session::random_id());
+    let refresh = format!("refresh-{}", rocket_keycloak::__private::random_id());
     let id = mint(key, &id_claims(idp, "alice", &nonce));
     idp.expect_code("code-1", token_response(&mint(key, &access), Some(&id), Some(&refresh)));
     let response = callback(app, idp, &state, "code-1").await;

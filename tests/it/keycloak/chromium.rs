@@ -1,6 +1,6 @@
 //! The real-browser test: headless Debian Chromium, driven through chromedriver
 //! (WebDriver, with fantoccini), signs in through Keycloak's login page and sees `/hello`.
-//! The screenshot is saved as `target/chromium-hello.png`.
+//! The screenshot is saved as `target/tmp/chromium-hello.png`.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -94,7 +94,8 @@ async fn chromium_signs_in_through_keycloak_and_sees_hello() {
     app.stop().await;
     let _ = std::fs::remove_dir_all(&profile);
     let (name, url, heading, png) = result.expect("browser steps");
-    let shot = concat!(env!("CARGO_MANIFEST_DIR"), "/target/chromium-hello.png");
+    // Cargo's scratch folder for integration tests, wherever the target folder is.
+    let shot = concat!(env!("CARGO_TARGET_TMPDIR"), "/chromium-hello.png");
     std::fs::write(shot, &png).unwrap();
     assert_eq!(url.as_str(), format!("{APP}/hello"));
     assert_eq!(heading, "Hello, Secured Rust World! I know who I am!");

@@ -1,0 +1,256 @@
+//! Verification: [`Oidc`], the provider state (configuration, key store, the rules of each
+//! token kind, the verified-token cache), and the checks of access and logout tokens.
+//!
+//! Every token this crate accepts passes through [`Oidc::verify`]: format, key lookup by
+//! `kid`, then the rules of its [`TokenKind`]. Access tokens also go through the
+//! verified-token cache ([`super::cache`]), so a token's signature is checked once.
+//!
+//! The errors are this layer's own ([`VerifyError`]): whether a refusal becomes a 401, a
+//! 503 or a failed sign-in is for the layers above to say.
+
+use std::sync::Arc;
+
+use super::cache::{self, TokenCache, TokenDigest};
+use super::discovery::ProviderMetadata;
+use super::fetch::{self, CONNECT_TIMEOUT, FETCH_TIMEOUT, ProviderDocuments};
+use super::jwks::KeySet;
+use super::keystore::{KeyStore, MissingKey, Timing};
+use super::tokens::{self, TokenError, TokenKind, TokenRules};
+use crate::clock::unix_now;
+use crate::config::OidcConfig;
+use crate::identity::{Claims, Identity};
+
+/// Slack on top of one fetch timeout for a request waiting on an unknown-kid refetch.
+const WAIT_MARGIN: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Why a token was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// No keys are loaded yet (Keycloak unreachable since start): the token may be fine.
+    Unavailable,
+    /// The token was refused.
+    Rejected(TokenError),
+}
+
+impl std::fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unavailable => f.write_str("the identity provider's keys are not loaded yet"),
+            Self::Rejected(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Unavailable => None,
+            Self::Rejected(e) => Some(e),
+        }
+    }
+}
+
+impl From<TokenError> for VerifyError {
+    fn from(error: TokenError) -> Self {
+        Self::Rejected(error)
+    }
+}
+
+/// The shared provider state. Cheap to clone; managed by Rocket as state.
+#[derive(Clone)]
+pub struct Oidc {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: OidcConfig,
+    http: reqwest::Client,
+    access_rules: TokenRules,
+    id_rules: TokenRules,
+    logout_rules: TokenRules,
+    token_cache: Arc<TokenCache>,
+    keys: KeyStore<ProviderDocuments>,
+}
+
+impl Oidc {
+    /// Builds the provider state from checked configuration. Nothing is fetched yet.
+    pub fn new(config: OidcConfig) -> Self {
+        let http = fetch::http_client();
+        let rules = |kind, audience: &str| {
+            TokenRules::new(
+                kind,
+                &config.issuer,
+                audience,
+                config.leeway.as_secs(),
+                &config.algorithms,
+            )
+        };
+        let access_rules =
+            rules(TokenKind::Access, &config.audience).with_allowed_azp(config.allowed_azp.clone());
+        let id_rules = rules(TokenKind::Id, &config.client_id);
+        let logout_rules = rules(TokenKind::Logout, &config.client_id);
+        let timing = Timing {
+            min_refetch_interval: config.jwks_min_refresh_interval,
+            kid_wait: FETCH_TIMEOUT + WAIT_MARGIN,
+            refresh_wait: FETCH_TIMEOUT * 2 + CONNECT_TIMEOUT,
+        };
+        let token_cache = Arc::new(TokenCache::default());
+        let keys = KeyStore::new(ProviderDocuments::new(&config, http.clone()), timing, {
+            let token_cache = token_cache.clone();
+            move |keys: &KeySet| token_cache.retain_keys(keys)
+        });
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                http,
+                access_rules,
+                id_rules,
+                logout_rules,
+                token_cache,
+                keys,
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &OidcConfig {
+        &self.inner.config
+    }
+
+    /// The HTTP client used towards Keycloak (timeouts, no redirects).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    /// The provider metadata, once discovered.
+    pub fn metadata(&self) -> Option<Arc<ProviderMetadata>> {
+        self.inner.keys.source().metadata()
+    }
+
+    /// The current key set, once loaded.
+    pub fn keys(&self) -> Option<Arc<KeySet>> {
+        self.inner.keys.keys()
+    }
+
+    /// Whether metadata and keys are loaded (what `/ready` reports).
+    pub fn is_ready(&self) -> bool {
+        self.inner.keys.is_loaded()
+    }
+
+    /// Loads metadata (if not yet loaded) and the JWKS now, or waits for the load already
+    /// running. Returns whether keys are loaded.
+    pub async fn refresh(&self, reason: &str) -> bool {
+        self.inner.keys.refresh(reason).await
+    }
+
+    /// Validates a bearer access token and returns the caller's identity.
+    ///
+    /// A token that passed every check before is served from the verified-token cache
+    /// (time rules re-applied); see [`super::cache`].
+    pub async fn validate_access_token(&self, token: &str) -> Result<Arc<Identity>, VerifyError> {
+        if token.len() > tokens::MAX_TOKEN_BYTES {
+            return Err(TokenError::TooLarge.into());
+        }
+        let digest = cache::digest(token);
+        let now = unix_now();
+        if let Some(judged) = self.judged_before(&digest, now) {
+            return judged;
+        }
+        // The full check is boxed so the common (cached) path stays a small future.
+        Box::pin(self.validate_uncached(token, digest, now)).await
+    }
+
+    /// The cached verdict on a token, if there is one.
+    fn judged_before(
+        &self,
+        digest: &TokenDigest,
+        now: u64,
+    ) -> Option<Result<Arc<Identity>, VerifyError>> {
+        let cache = &self.inner.token_cache;
+        let hit = self.inner.keys.with_keys(|keys| cache.accepted(digest, now, keys?));
+        if let Some(hit) = hit {
+            let times = self.inner.access_rules.check_time_claims(hit.exp, hit.nbf, hit.iat, now);
+            return Some(times.map(|()| hit.identity.clone()).map_err(VerifyError::Rejected));
+        }
+        cache.rejected(digest).map(|error| Err(VerifyError::Rejected(error)))
+    }
+
+    async fn validate_uncached(
+        &self,
+        token: &str,
+        digest: TokenDigest,
+        now: u64,
+    ) -> Result<Arc<Identity>, VerifyError> {
+        let cache = &self.inner.token_cache;
+        match self.verified(&self.inner.access_rules, token, now).await {
+            Ok((kid, claims)) => {
+                let (exp, nbf, iat) = (claims.exp, claims.nbf, claims.iat);
+                let identity = Arc::new(Identity::from(claims));
+                cache.accept(
+                    digest,
+                    cache::Accepted { identity: identity.clone(), kid, exp, nbf, iat },
+                    now,
+                );
+                Ok(identity)
+            }
+            Err(error) => {
+                // Only permanent refusals are remembered (`TokenCache::reject` decides).
+                if let VerifyError::Rejected(reason) = &error {
+                    cache.reject(digest, reason);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Verifies a token of `kind` (signature, issuer, audience, kind, times) and returns its
+    /// claims. Access tokens are better served by [`Oidc::validate_access_token`], which
+    /// caches.
+    pub async fn verify(&self, kind: TokenKind, token: &str) -> Result<Claims, VerifyError> {
+        let rules = match kind {
+            TokenKind::Access => &self.inner.access_rules,
+            TokenKind::Id => &self.inner.id_rules,
+            TokenKind::Logout => &self.inner.logout_rules,
+        };
+        self.verified(rules, token, unix_now()).await.map(|(_, claims)| claims)
+    }
+
+    /// Format, key lookup (refetching for an unknown `kid`), signature and claims: the
+    /// verifying key's id and the claims.
+    async fn verified(
+        &self,
+        rules: &TokenRules,
+        token: &str,
+        now: u64,
+    ) -> Result<(String, Claims), VerifyError> {
+        let header = rules.check_format(token)?;
+        let key = self.inner.keys.key_for(&header.kid).await.map_err(|missing| match missing {
+            MissingKey::NotLoaded => VerifyError::Unavailable,
+            MissingKey::UnknownKid => VerifyError::Rejected(TokenError::UnknownKey),
+        })?;
+        let claims = rules.verify(token, &header, &key, now)?;
+        Ok((header.kid, claims))
+    }
+
+    /// Validates a back-channel logout token (OIDC Back-Channel Logout 1.0 §2.6) except
+    /// for `jti` replay, which the session layer tracks.
+    pub async fn validate_logout_token(&self, token: &str) -> Result<Claims, VerifyError> {
+        let claims = self.verify(TokenKind::Logout, token).await?;
+        let bad = |why: &str| Err(TokenError::BadClaim(why.into()).into());
+        const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+        if !claims.events.as_ref().is_some_and(|e| e.get(EVENT).is_some_and(|v| v.is_object())) {
+            return bad("events has no back-channel logout event");
+        }
+        if claims.nonce.is_some() {
+            return bad("logout token carries a nonce");
+        }
+        if claims.sid.is_none() && claims.sub.is_empty() {
+            return bad("neither sid nor sub");
+        }
+        if claims.iat.is_none() || claims.jti.is_none() {
+            return bad("missing iat or jti");
+        }
+        Ok(claims)
+    }
+}
