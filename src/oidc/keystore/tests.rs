@@ -1,0 +1,189 @@
+//! The key store's scheduling on tokio's paused clock: single flight, the rate limit,
+//! the wait bounds, and what a failed load keeps.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+use crate::config::DEFAULT_ALGORITHMS;
+
+// RFC 7517 A.1's modulus: selection and scheduling need a key, not a secure one.
+const N: &str = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+const INTERVAL: Duration = Duration::from_secs(10);
+const TIMING: Timing = Timing {
+    min_refetch_interval: INTERVAL,
+    kid_wait: Duration::from_millis(5250),
+    refresh_wait: Duration::from_secs(12),
+};
+
+/// A key source serving the kids it is told to, with a settable delay and failure.
+#[derive(Default)]
+struct Stub {
+    kids: Mutex<Vec<String>>,
+    delay: Mutex<Duration>,
+    failing: Mutex<bool>,
+    loads: AtomicUsize,
+}
+
+impl Stub {
+    fn publish(&self, kids: &[&str]) {
+        *self.kids.lock().unwrap() = kids.iter().map(|k| k.to_string()).collect();
+    }
+    fn loads(&self) -> usize {
+        self.loads.load(Ordering::SeqCst)
+    }
+}
+
+impl KeySource for Arc<Stub> {
+    type Error = &'static str;
+    async fn load(&self) -> Result<KeySet, &'static str> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        let delay = *self.delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
+        if *self.failing.lock().unwrap() {
+            return Err("stub is failing");
+        }
+        let keys: Vec<_> = self
+            .kids
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|kid| serde_json::json!({"kid": kid, "kty": "RSA", "n": N, "e": "AQAB"}))
+            .collect();
+        let json = serde_json::json!({ "keys": keys }).to_string();
+        KeySet::from_json(json.as_bytes(), &DEFAULT_ALGORITHMS)
+            .map(|(set, _)| set)
+            .map_err(|_| "no keys")
+    }
+}
+
+/// `actual` is `expected`, up to the timer wheel's millisecond rounding.
+fn about(actual: Duration, expected: Duration) -> bool {
+    actual >= expected && actual <= expected + Duration::from_millis(5)
+}
+
+async fn loaded_store(kids: &[&str]) -> (Arc<Stub>, KeyStore<Arc<Stub>>) {
+    let stub = Arc::new(Stub::default());
+    stub.publish(kids);
+    let store = KeyStore::new(stub.clone(), TIMING, |_| {});
+    assert!(store.refresh("startup").await);
+    (stub, store)
+}
+
+#[tokio::test(start_paused = true)]
+async fn nothing_loaded_is_not_loaded_rather_than_an_unknown_kid() {
+    let stub = Arc::new(Stub::default());
+    *stub.failing.lock().unwrap() = true;
+    let store = KeyStore::new(stub.clone(), TIMING, |_| {});
+    assert!(!store.refresh("startup").await);
+    assert_eq!(store.key_for("k1").await.unwrap_err(), MissingKey::NotLoaded);
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_requests_for_a_new_kid_share_one_immediate_refetch() {
+    let (stub, store) = loaded_store(&["k1"]).await;
+    stub.publish(&["k1", "k2"]);
+    let started = Instant::now();
+    let lookups = (0..50).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.key_for("k2").await })
+    });
+    for lookup in lookups.collect::<Vec<_>>() {
+        assert_eq!(lookup.await.unwrap().unwrap().kid, "k2");
+    }
+    assert_eq!(stub.loads(), 2, "startup plus one shared refetch");
+    assert!(about(started.elapsed(), Duration::ZERO), "no waiting for a slot");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_kid_inside_the_interval_waits_for_its_end_and_is_then_accepted() {
+    let (stub, store) = loaded_store(&["k1"]).await;
+    assert_eq!(store.key_for("bogus").await.unwrap_err(), MissingKey::UnknownKid);
+    let spent = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Keycloak rotates a key in while the bogus kid's refetch still holds the slot.
+    stub.publish(&["k1", "k3"]);
+    assert_eq!(store.key_for("k3").await.unwrap().kid, "k3");
+    assert!(about(spent.elapsed(), INTERVAL), "served at the end of the interval");
+    assert_eq!(stub.loads(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flood_of_bogus_kids_costs_one_load_per_interval() {
+    let (stub, store) = loaded_store(&["k1"]).await;
+    let started = Instant::now();
+    let flood = (0..300).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100 * i)).await;
+            store.key_for(&format!("bogus-{i}")).await
+        })
+    });
+    for lookup in flood.collect::<Vec<_>>() {
+        assert_eq!(lookup.await.unwrap().unwrap_err(), MissingKey::UnknownKid);
+    }
+    let intervals = (started.elapsed().as_secs() / INTERVAL.as_secs()) as usize;
+    let refetches = stub.loads() - 1;
+    assert!(intervals >= 3, "the flood spans several intervals: {intervals}");
+    assert!(refetches <= intervals + 1, "{refetches} refetches in {intervals} intervals");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_provider_holds_an_unknown_kid_only_for_the_wait_bound() {
+    let (stub, store) = loaded_store(&["k1"]).await;
+    *stub.delay.lock().unwrap() = Duration::from_secs(60);
+    let started = Instant::now();
+    let waiting = tokio::spawn({
+        let store = store.clone();
+        async move { store.key_for("new").await }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(stub.loads(), 2, "the refetch is under way");
+    // Known keys are served at once meanwhile: nothing holds a lock across the load.
+    let before = Instant::now();
+    assert_eq!(store.key_for("k1").await.unwrap().kid, "k1");
+    assert!(about(before.elapsed(), Duration::ZERO));
+    assert_eq!(waiting.await.unwrap().unwrap_err(), MissingKey::UnknownKid);
+    assert!(about(started.elapsed(), TIMING.kid_wait), "{:?}", started.elapsed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_load_keeps_the_last_good_keys() {
+    let (stub, store) = loaded_store(&["k1"]).await;
+    *stub.failing.lock().unwrap() = true;
+    assert!(store.refresh("periodic").await, "still loaded");
+    assert_eq!(store.key_for("k1").await.unwrap().kid, "k1");
+    assert_eq!(stub.loads(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refresh_during_a_running_load_waits_for_it_instead_of_loading_again() {
+    let (stub, store) = loaded_store(&["k1"]).await;
+    *stub.delay.lock().unwrap() = Duration::from_secs(2);
+    stub.publish(&["k2"]);
+    let first = tokio::spawn({
+        let store = store.clone();
+        async move { store.refresh("periodic").await }
+    });
+    tokio::task::yield_now().await;
+    assert!(store.refresh("another").await);
+    assert!(first.await.unwrap());
+    assert_eq!(stub.loads(), 2, "startup plus one");
+    assert!(store.keys().unwrap().contains("k2"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_listener_sees_every_new_key_set() {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let stub = Arc::new(Stub::default());
+    stub.publish(&["k1"]);
+    let store = KeyStore::new(stub.clone(), TIMING, {
+        let seen = seen.clone();
+        move |keys: &KeySet| {
+            seen.fetch_add(keys.len(), Ordering::SeqCst);
+        }
+    });
+    store.refresh("startup").await;
+    stub.publish(&["k1", "k2"]);
+    store.refresh("periodic").await;
+    assert_eq!(seen.load(Ordering::SeqCst), 3);
+}
