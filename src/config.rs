@@ -108,6 +108,7 @@ impl fmt::Debug for ClientSecret {
 
 /// A configuration problem, always naming the offending key.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConfigError {
     /// The key, e.g. `oidc.issuer`.
     pub key: String,

@@ -1,27 +1,44 @@
 //! Keycloak sign-in and role-based authorization for [Rocket](https://rocket.rs).
 //!
 //! # Architecture
-//! - [`OidcFairing`] reads the `oidc` configuration ([`config`]), discovers the realm and
-//!   loads its JWKS at ignite, and keeps the keys fresh in a background task ([`oidc`]).
+//! Layers that only point down (`scripts/check-modules` fails the build on a cycle):
+//!
+//! ```text
+//! routes          api, pages, auth + SignIn            src/routes/
+//! guards          AuthenticatedUser, RequireRole, ...  src/guards.rs
+//! HTTP boundary   AuthError, ErrorBody, catchers,      src/error.rs, security.rs,
+//!                 SecurityHeaders, RedactingLogger     logging.rs
+//! sessions        Sessions, SessionStore               src/session.rs
+//! sign-in client  SignInClient (code flow, refresh)    src/oidc/client.rs
+//! verification    Oidc, OidcFairing, token cache       src/oidc/verify.rs, fairing.rs, cache.rs
+//! key store       KeyStore, KeySource; HTTP fetch      src/oidc/keystore.rs, fetch.rs
+//! pure rules      TokenRules, KeySet, metadata         src/oidc/tokens.rs, jwks.rs, discovery.rs
+//! base            OidcConfig, Identity, clock          src/config.rs, identity.rs, clock.rs
+//! ```
+//!
+//! - [`OidcFairing`] reads the `oidc` configuration ([`OidcConfig`]), discovers the realm
+//!   and loads its JWKS at ignite, and keeps the keys fresh in a background task.
 //! - The guards [`AuthenticatedUser`] and [`RequireRole`] validate the request's
-//!   credentials against those keys ([`oidc::tokens`] holds every rule) and hand handlers
-//!   an [`Identity`].
+//!   credentials against those keys (`src/oidc/tokens.rs` holds every rule) and hand
+//!   handlers an [`Identity`].
 //! - A failing guard records an [`AuthError`]; the [`catchers`] render it as an RFC 6750
-//!   response (`WWW-Authenticate`, JSON body), an HTML error page for browsers, or a
+//!   response (`WWW-Authenticate`, [`ErrorBody`]), an [`ErrorPage`] for browsers, or a
 //!   redirect to `/login` for pages.
-//! - The browser sign-in: [`routes::auth`] (login, callback, logout, back-channel logout)
-//!   talks to Keycloak through [`oidc::client`]; [`session`] keeps the tokens server-side
-//!   and refreshes them; [`routes::pages`] and `templates/` render the pages;
-//!   [`security`] sets the browser security headers; [`logging`] keeps credentials out of
-//!   the log (Rocket's request lines carry the callback's `code` and `state`).
-//! - Accepted tokens are remembered in [`oidc::cache`], so a signature is verified once.
+//! - The browser sign-in: [`SignIn`] mounts the routes (login, callback, logout,
+//!   back-channel logout), which talk to Keycloak through the sign-in client; [`Sessions`]
+//!   keep the tokens server-side and refresh them; the page routes and `templates/` render
+//!   the pages; [`SecurityHeaders`] sets the browser security headers;
+//!   [`RedactingLogger`] keeps credentials out of the log (Rocket's request lines carry the
+//!   callback's `code` and `state`).
+//! - Accepted tokens are remembered in a verified-token cache, so a signature is verified
+//!   once.
 //!
 //! # Request flow
-//! `Authorization: Bearer <jwt>` → header parsed ([`guards::bearer_token`]) → verified-token
-//! cache (hit: time rules only) → size and shape checked → key looked up by `kid` (one
-//! rate-limited refetch if unknown) → signature, `iss`, `aud`, `typ`, times →
-//! [`Identity`], cached for the request. Without a bearer header, the session cookie is
-//! looked up instead (refreshing the tokens first when they are about to expire).
+//! `Authorization: Bearer <jwt>` → header parsed → verified-token cache (hit: time rules
+//! only) → size and shape checked → key looked up by `kid` (one rate-limited refetch if
+//! unknown) → signature, `iss`, `aud`, `typ`, times → [`Identity`], cached for the request.
+//! Without a bearer header, the session cookie is looked up instead (refreshing the tokens
+//! first when they are about to expire).
 //!
 //! # Using it in your Rocket app
 //! ```no_run
@@ -53,6 +70,10 @@
 //!         .mount("/", routes![secure_data, admin_data])
 //! }
 //! ```
+//!
+//! For the browser sign-in too, `.attach(rocket_keycloak::SignIn)`: it mounts `/login`,
+//! `/authorize`, `/logout` and `/backchannel-logout` and brings the session layer; an
+//! API-only app like the one above carries none of it.
 
 // The public surface is chosen below; a `pub` item nobody outside can reach would be a
 // visibility that says more than it means.

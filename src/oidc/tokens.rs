@@ -78,7 +78,7 @@ impl std::fmt::Display for TokenKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TokenError {
-    /// Longer than [`MAX_TOKEN_BYTES`].
+    /// Longer than `MAX_TOKEN_BYTES` (16 KiB).
     TooLarge,
     /// Not a JWS in compact form (wrong number of parts, bad base64, bad JSON).
     Malformed(&'static str),

@@ -147,7 +147,7 @@ impl Oidc {
     /// Validates a bearer access token and returns the caller's identity.
     ///
     /// A token that passed every check before is served from the verified-token cache
-    /// (time rules re-applied); see [`super::cache`].
+    /// (time rules re-applied; see `oidc/cache.rs`).
     pub async fn validate_access_token(&self, token: &str) -> Result<Arc<Identity>, VerifyError> {
         if token.len() > tokens::MAX_TOKEN_BYTES {
             return Err(TokenError::TooLarge.into());
