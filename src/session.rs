@@ -35,8 +35,9 @@ pub const SESSION_COOKIE: &str = "kc_session";
 pub struct Session {
     /// Who is signed in (from the validated access token).
     pub identity: Arc<Identity>,
-    /// The raw ID token, for `id_token_hint` at logout.
-    pub id_token: String,
+    /// The raw ID token, for `id_token_hint` at logout (a sign-in always has one; it stays
+    /// optional because a store written by other code may hold sessions without).
+    pub id_token: Option<String>,
     /// The refresh token, if Keycloak issued one.
     pub refresh_token: Option<RefreshToken>,
     /// Anti-CSRF token for this session's forms (logout).
@@ -247,10 +248,10 @@ impl Sessions {
     }
 
     /// Stores a new session for freshly exchanged tokens under a new random id.
-    pub async fn create(&self, tokens: Tokens) -> (String, Session) {
+    pub(crate) async fn create(&self, tokens: Tokens) -> (String, Session) {
         let session = Session {
             identity: tokens.identity,
-            id_token: tokens.id_token.unwrap_or_default(),
+            id_token: tokens.id_token,
             refresh_token: tokens.refresh_token,
             csrf_token: random_id(),
         };
@@ -288,7 +289,7 @@ impl Sessions {
                 log::debug!("session of {} refreshed", session.identity.sub);
                 let session = Session {
                     identity: tokens.identity,
-                    id_token: tokens.id_token.unwrap_or(session.id_token),
+                    id_token: tokens.id_token.or(session.id_token),
                     refresh_token: tokens.refresh_token.or(session.refresh_token),
                     csrf_token: session.csrf_token,
                 };
@@ -317,7 +318,7 @@ impl Sessions {
     }
 
     /// Records a logout token id; false if it was seen before (a replay).
-    pub fn first_use_of_logout_token(&self, jti: &str, expires_at: u64) -> bool {
+    pub(crate) fn first_use_of_logout_token(&self, jti: &str, expires_at: u64) -> bool {
         let mut seen = self.seen_logout_tokens.lock().unwrap_or_else(PoisonError::into_inner);
         if seen.contains_key(jti) {
             return false;
@@ -353,7 +354,7 @@ mod tests {
                 scopes: vec![],
                 expires_at: 0,
             }),
-            id_token: "id-token-secret".into(),
+            id_token: Some("id-token-secret".into()),
             refresh_token: Some(RefreshToken::new("refresh-token-secret".into())),
             csrf_token: "csrf".into(),
         }

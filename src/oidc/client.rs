@@ -55,7 +55,7 @@ pub(crate) struct LoginRequest {
 /// Tokens from the token endpoint, checked. The access token itself is not kept: its
 /// verified identity is, and the next refresh replaces both.
 #[derive(Debug)]
-pub struct Tokens {
+pub(crate) struct Tokens {
     /// The identity from the access token (it expires at `identity.expires_at`).
     pub identity: Arc<Identity>,
     /// The ID token, if the response had one (a refresh may not).

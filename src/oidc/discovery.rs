@@ -11,7 +11,7 @@ use url::Url;
 /// The parts of the discovery document this crate uses (the userinfo endpoint is not one:
 /// the identity comes from the verified access token, never from a second request).
 #[derive(Debug, Clone, Deserialize)]
-pub struct ProviderMetadata {
+pub(crate) struct ProviderMetadata {
     /// The issuer identifier; equal to the configured issuer.
     pub issuer: String,
     /// Where the JWKS lives.
@@ -28,7 +28,7 @@ pub struct ProviderMetadata {
 /// Why a discovery document was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum DiscoveryError {
+pub(crate) enum DiscoveryError {
     /// Not JSON, or a required field is missing or not a URL.
     Malformed(String),
     /// The document names another issuer.
@@ -58,7 +58,7 @@ impl std::error::Error for DiscoveryError {}
 
 impl ProviderMetadata {
     /// Parses a discovery document and checks it belongs to `expected_issuer`.
-    pub fn from_json(bytes: &[u8], expected_issuer: &str) -> Result<Self, DiscoveryError> {
+    pub(crate) fn from_json(bytes: &[u8], expected_issuer: &str) -> Result<Self, DiscoveryError> {
         let metadata: Self =
             serde_json::from_slice(bytes).map_err(|e| DiscoveryError::Malformed(e.to_string()))?;
         if metadata.issuer != expected_issuer {

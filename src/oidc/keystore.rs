@@ -115,11 +115,6 @@ impl<S: KeySource> KeyStore<S> {
         &self.shared.source
     }
 
-    /// The current key set, once loaded.
-    pub(crate) fn keys(&self) -> Option<Arc<KeySet>> {
-        self.shared.keys.load_full()
-    }
-
     /// Whether a key set is loaded.
     pub(crate) fn is_loaded(&self) -> bool {
         self.shared.keys.load().is_some()

@@ -48,4 +48,5 @@ pub(crate) mod verify;
 pub(crate) use client::{FlowError, SignInClient, Tokens};
 pub use fairing::OidcFairing;
 pub use tokens::TokenError;
+pub(crate) use verify::LogoutTarget;
 pub use verify::{Oidc, VerifyError};

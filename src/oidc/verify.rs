@@ -57,6 +57,28 @@ impl From<TokenError> for VerifyError {
     }
 }
 
+/// A verified back-channel logout token: what to end, and what replay protection needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogoutToken {
+    /// The token's id, remembered until `expires_at` so it cannot be replayed.
+    pub jti: String,
+    /// The token's `exp`, Unix seconds.
+    pub expires_at: u64,
+    /// The subject (for logs; may be empty when a `sid` is given).
+    pub sub: String,
+    /// Which sessions end.
+    pub target: LogoutTarget,
+}
+
+/// The sessions a logout token ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LogoutTarget {
+    /// Every session of this Keycloak session (`sid`), when the token names one.
+    KeycloakSession(String),
+    /// Every session of this subject (`sub`), when it names no `sid`.
+    Subject(String),
+}
+
 /// The shared provider state. Cheap to clone; managed by Rocket as state.
 #[derive(Clone)]
 pub struct Oidc {
@@ -75,7 +97,7 @@ struct Inner {
 
 impl Oidc {
     /// Builds the provider state from checked configuration. Nothing is fetched yet.
-    pub fn new(config: OidcConfig) -> Self {
+    pub(crate) fn new(config: OidcConfig) -> Self {
         let http = fetch::http_client();
         let rules = |kind, audience: &str| {
             TokenRules::new(
@@ -119,18 +141,13 @@ impl Oidc {
     }
 
     /// The HTTP client used towards Keycloak (timeouts, no redirects).
-    pub fn http(&self) -> &reqwest::Client {
+    pub(crate) fn http(&self) -> &reqwest::Client {
         &self.inner.http
     }
 
     /// The provider metadata, once discovered.
-    pub fn metadata(&self) -> Option<Arc<ProviderMetadata>> {
+    pub(crate) fn metadata(&self) -> Option<Arc<ProviderMetadata>> {
         self.inner.keys.source().metadata()
-    }
-
-    /// The current key set, once loaded.
-    pub fn keys(&self) -> Option<Arc<KeySet>> {
-        self.inner.keys.keys()
     }
 
     /// Whether metadata and keys are loaded (what `/ready` reports).
@@ -207,7 +224,7 @@ impl Oidc {
     /// Verifies a token of `kind` (signature, issuer, audience, kind, times) and returns its
     /// claims. Access tokens are better served by [`Oidc::validate_access_token`], which
     /// caches.
-    pub async fn verify(&self, kind: TokenKind, token: &str) -> Result<Claims, VerifyError> {
+    pub(crate) async fn verify(&self, kind: TokenKind, token: &str) -> Result<Claims, VerifyError> {
         let rules = match kind {
             TokenKind::Access => &self.inner.access_rules,
             TokenKind::Id => &self.inner.id_rules,
@@ -235,7 +252,10 @@ impl Oidc {
 
     /// Validates a back-channel logout token (OIDC Back-Channel Logout 1.0 §2.6) except
     /// for `jti` replay, which the session layer tracks.
-    pub async fn validate_logout_token(&self, token: &str) -> Result<Claims, VerifyError> {
+    pub(crate) async fn validate_logout_token(
+        &self,
+        token: &str,
+    ) -> Result<LogoutToken, VerifyError> {
         let claims = self.verify(TokenKind::Logout, token).await?;
         let bad = |why: &str| Err(TokenError::BadClaim(why.into()).into());
         const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -245,12 +265,14 @@ impl Oidc {
         if claims.nonce.is_some() {
             return bad("logout token carries a nonce");
         }
-        if claims.sid.is_none() && claims.sub.is_empty() {
-            return bad("neither sid nor sub");
-        }
-        if claims.iat.is_none() || claims.jti.is_none() {
+        let target = match claims.sid {
+            Some(sid) => LogoutTarget::KeycloakSession(sid),
+            None if claims.sub.is_empty() => return bad("neither sid nor sub"),
+            None => LogoutTarget::Subject(claims.sub.clone()),
+        };
+        let (Some(_), Some(jti)) = (claims.iat, claims.jti) else {
             return bad("missing iat or jti");
-        }
-        Ok(claims)
+        };
+        Ok(LogoutToken { jti, expires_at: claims.exp.max(0.0) as u64, sub: claims.sub, target })
     }
 }

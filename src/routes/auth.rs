@@ -34,7 +34,7 @@ use super::pages;
 use crate::clock::unix_now;
 use crate::config::OidcConfig;
 use crate::error::{ErrorBody, ErrorPage, LoginPage};
-use crate::oidc::{FlowError, Oidc, SignInClient};
+use crate::oidc::{FlowError, LogoutTarget, Oidc, SignInClient, VerifyError};
 use crate::session::{self, Sessions};
 
 /// How long a started sign-in may take.
@@ -274,10 +274,14 @@ async fn logout(
         return Ok(Redirect::to(home));
     };
     let mut url = end_session;
-    url.query_pairs_mut()
-        .append_pair("id_token_hint", &session.id_token)
+    let mut query = url.query_pairs_mut();
+    if let Some(id_token) = &session.id_token {
+        query.append_pair("id_token_hint", id_token);
+    }
+    query
         .append_pair("post_logout_redirect_uri", &config.app_path(home.path().as_str()))
         .append_pair("client_id", &config.client_id);
+    drop(query);
     Ok(Redirect::to(url.to_string()))
 }
 
@@ -297,23 +301,22 @@ async fn backchannel_logout(
         Err((Status::BadRequest, ErrorBody::new("invalid_request", why)))
     };
     let Some(form) = form else { return refuse("no logout_token".into()) };
-    let claims = match oidc.validate_logout_token(form.logout_token).await {
-        Ok(claims) => claims,
-        Err(crate::oidc::VerifyError::Rejected(e)) => return refuse(format!("{e:?}")),
+    let logout = match oidc.validate_logout_token(form.logout_token).await {
+        Ok(logout) => logout,
+        Err(VerifyError::Rejected(e)) => return refuse(format!("{e:?}")),
         Err(e) => return refuse(e.to_string()),
     };
-    let jti = claims.jti.as_deref().unwrap_or_default();
-    if !sessions.first_use_of_logout_token(jti, claims.exp as u64) {
+    if !sessions.first_use_of_logout_token(&logout.jti, logout.expires_at) {
         return refuse("replayed logout token".into());
     }
-    let ended = match &claims.sid {
-        Some(sid) => sessions.store().remove_by_sid(sid).await,
-        None => sessions.store().remove_by_sub(&claims.sub).await,
+    let ended = match &logout.target {
+        LogoutTarget::KeycloakSession(sid) => sessions.store().remove_by_sid(sid).await,
+        LogoutTarget::Subject(sub) => sessions.store().remove_by_sub(sub).await,
     };
     log::info!(
-        "back-channel logout: sub {} sid {:?}: {ended} session(s) ended",
-        claims.sub,
-        claims.sid
+        "back-channel logout: sub {} {:?}: {ended} session(s) ended",
+        logout.sub,
+        logout.target
     );
     Ok(Json(json!({"ended_sessions": ended})))
 }
