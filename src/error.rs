@@ -29,7 +29,6 @@ use std::sync::Mutex;
 use rocket::http::uri::Origin;
 use rocket::http::{ContentType, Header, Status};
 use rocket::response::{self, Redirect, Responder, Response};
-use rocket::serde::json::Json;
 use rocket::{Catcher, Request, catch, catchers};
 use serde::Serialize;
 
@@ -174,12 +173,6 @@ impl ErrorBody {
             .header(ContentType::JSON)
             .sized_body(body.len(), Cursor::new(body))
             .ok()
-    }
-}
-
-impl<'r> Responder<'r, 'static> for ErrorBody {
-    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
-        Json(self).respond_to(request)
     }
 }
 

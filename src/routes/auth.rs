@@ -295,10 +295,10 @@ async fn backchannel_logout(
     form: Option<Form<BackchannelForm<'_>>>,
     oidc: &State<Oidc>,
     sessions: &State<Sessions>,
-) -> Result<Json<Value>, (Status, ErrorBody)> {
+) -> Result<Json<Value>, (Status, Json<ErrorBody>)> {
     let refuse = |why: String| {
         log::warn!("back-channel logout refused: {why}");
-        Err((Status::BadRequest, ErrorBody::new("invalid_request", why)))
+        Err((Status::BadRequest, Json(ErrorBody::new("invalid_request", why))))
     };
     let Some(form) = form else { return refuse("no logout_token".into()) };
     let logout = match oidc.validate_logout_token(form.logout_token).await {
