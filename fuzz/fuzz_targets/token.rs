@@ -15,11 +15,14 @@ const ISSUER: &str = "http://localhost:8080/realms/demo";
 const NOW: u64 = 1_800_000_000;
 
 static SETUP: LazyLock<(KeySet, TokenRules)> = LazyLock::new(|| {
-    let key = EncodingKey::from_rsa_pem(include_bytes!("../../tests/fixtures/keys/rsa1.pem")).unwrap();
-    let mut jwk = serde_json::to_value(Jwk::from_encoding_key(&key, Algorithm::RS256).unwrap()).unwrap();
+    let key =
+        EncodingKey::from_rsa_pem(include_bytes!("../../tests/fixtures/keys/rsa1.pem")).unwrap();
+    let mut jwk =
+        serde_json::to_value(Jwk::from_encoding_key(&key, Algorithm::RS256).unwrap()).unwrap();
     jwk["kid"] = "rsa1".into();
     let ec = EncodingKey::from_ec_pem(include_bytes!("../../tests/fixtures/keys/ec1.pem")).unwrap();
-    let mut ec_jwk = serde_json::to_value(Jwk::from_encoding_key(&ec, Algorithm::ES256).unwrap()).unwrap();
+    let mut ec_jwk =
+        serde_json::to_value(Jwk::from_encoding_key(&ec, Algorithm::ES256).unwrap()).unwrap();
     ec_jwk["kid"] = "ec1".into();
     let jwks = serde_json::json!({"keys": [jwk, ec_jwk]}).to_string();
     let (keys, _) = KeySet::from_json(jwks.as_bytes(), &DEFAULT_ALGORITHMS).unwrap();
