@@ -1,18 +1,14 @@
 //! The app's share of one browser sign-in: the `/authorize` handler (state check, code
 //! exchange over loopback with the in-process IdP, ID- and access-token validation, session
 //! creation), excluding the identity provider's own work. `cargo bench --bench signin`.
-#![allow(missing_docs, dead_code)]
-
-#[path = "../tests/it/idp.rs"]
-mod idp;
+#![allow(missing_docs)]
 
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rocket::local::asynchronous::Client;
+use rocket_keycloak_testkit::{Idp, TestKey, access_claims, id_claims, mint, token_response};
 use serde_json::json;
-
-use idp::{Idp, TestKey, access_claims, id_claims, mint, token_response};
 
 fn signin(c: &mut Criterion) {
     let runtime = rocket::tokio::runtime::Runtime::new().unwrap();

@@ -4,17 +4,12 @@
 //!
 //! Its own test binary, because the logger is process-wide.
 
-#[path = "it/idp.rs"]
-#[allow(dead_code)]
-mod idp;
-
 use std::sync::Mutex;
 
 use rocket::http::{ContentType, Header, Status};
 use rocket::local::asynchronous::Client;
+use rocket_keycloak_testkit::{Idp, TestKey, access_claims, id_claims, mint, now, token_response};
 use serde_json::json;
-
-use idp::{Idp, TestKey, access_claims, id_claims, mint, now, token_response};
 
 static CAPTURED: Mutex<String> = Mutex::new(String::new());
 

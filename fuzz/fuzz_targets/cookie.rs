@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use rocket::http::private::cookie::{Cookie, CookieJar, Key};
-use rocket_keycloak::routes::auth::{LoginState, local_path_or_default};
+use rocket_keycloak::__private::{LoginState, local_path_or_default};
 
 static KEY: [u8; 64] = [7; 64];
 
@@ -19,10 +19,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let names: Vec<String> = jar.iter().map(|c| c.name().to_owned()).collect();
     for name in names {
-        if let Some(cookie) = jar.private(&key).get(&name) {
-            if let Some(state) = LoginState::decode(cookie.value()) {
-                let _ = local_path_or_default(Some(&state.next));
-            }
+        if let Some(cookie) = jar.private(&key).get(&name)
+            && let Some(state) = LoginState::decode(cookie.value())
+        {
+            let _ = local_path_or_default(Some(&state.next));
         }
     }
     let next = local_path_or_default(Some(header));

@@ -4,26 +4,19 @@
 
 use std::sync::LazyLock;
 
-use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, EncodingKey};
 use libfuzzer_sys::fuzz_target;
-use rocket_keycloak::config::DEFAULT_ALGORITHMS;
-use rocket_keycloak::oidc::jwks::KeySet;
-use rocket_keycloak::oidc::tokens::TokenRules;
+use rocket_keycloak::__private::KeySet;
+use rocket_keycloak::__private::{TokenKind, TokenRules};
+use rocket_keycloak::DEFAULT_ALGORITHMS;
+use rocket_keycloak_testkit::TestKey;
 
 const ISSUER: &str = "http://localhost:8080/realms/demo";
 const NOW: u64 = 1_800_000_000;
 
 static SETUP: LazyLock<(KeySet, TokenRules)> = LazyLock::new(|| {
-    let key = EncodingKey::from_rsa_pem(include_bytes!("../../tests/fixtures/keys/rsa1.pem")).unwrap();
-    let mut jwk = serde_json::to_value(Jwk::from_encoding_key(&key, Algorithm::RS256).unwrap()).unwrap();
-    jwk["kid"] = "rsa1".into();
-    let ec = EncodingKey::from_ec_pem(include_bytes!("../../tests/fixtures/keys/ec1.pem")).unwrap();
-    let mut ec_jwk = serde_json::to_value(Jwk::from_encoding_key(&ec, Algorithm::ES256).unwrap()).unwrap();
-    ec_jwk["kid"] = "ec1".into();
-    let jwks = serde_json::json!({"keys": [jwk, ec_jwk]}).to_string();
+    let jwks = serde_json::json!({"keys": [TestKey::rsa1().jwk, TestKey::ec1().jwk]}).to_string();
     let (keys, _) = KeySet::from_json(jwks.as_bytes(), &DEFAULT_ALGORITHMS).unwrap();
-    (keys, TokenRules::new("Bearer", ISSUER, "demo-app", 60, &DEFAULT_ALGORITHMS))
+    (keys, TokenRules::new(TokenKind::Access, ISSUER, "demo-app", 60, &DEFAULT_ALGORITHMS))
 });
 
 fuzz_target!(|data: &[u8]| {

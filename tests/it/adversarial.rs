@@ -9,9 +9,9 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use rocket::http::Header;
 use rocket::local::asynchronous::Client;
+use rocket_keycloak_testkit::{Idp, TestKey, access_claims, b64, mint, mint_with_header, now};
 use serde_json::{Value, json};
 
-use crate::idp::{Idp, TestKey, access_claims, b64, mint, mint_with_header, now};
 use crate::spawn_app_with;
 
 /// What a case sends.

@@ -1,9 +1,11 @@
 //! The guards and RFC 6750 errors on the demo API: one test per rule.
 
 use rocket::http::{Header, Status};
+use rocket_keycloak_testkit::{
+    Idp, TestKey, access_claims, alg_name, b64, mint, mint_with_header, now,
+};
 use serde_json::{Value, json};
 
-use crate::idp::{Idp, TestKey, access_claims, alg_name, b64, mint, mint_with_header, now};
 use crate::{
     assert_invalid_token, get_with_token, idp_and_app, spawn_app, spawn_app_with, www_authenticate,
 };

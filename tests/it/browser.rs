@@ -3,9 +3,9 @@
 //! back-channel logout tokens).
 
 use rocket::http::{ContentType, Cookie, Header, Status};
+use rocket_keycloak_testkit::{Idp, TestKey, access_claims, mint, now};
 use serde_json::{Value, json};
 
-use crate::idp::{Idp, TestKey, access_claims, mint, now};
 use crate::{get_with_token, idp_and_app, query, spawn_app_with};
 
 #[rocket::async_test]

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use rocket::http::Status;
 use rocket::tokio;
+use rocket_keycloak_testkit::{Idp, Mode, TestKey, access_claims, mint};
 use serde_json::json;
 
-use crate::idp::{Idp, Mode, TestKey, access_claims, mint};
 use crate::{get_with_token, join_all, spawn_app_with};
 
 /// The bound on the wait (one fetch timeout past the refetch's start) is proven on the

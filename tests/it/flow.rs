@@ -5,10 +5,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rocket::http::{Header, Status};
 use rocket::local::asynchronous::Client;
+use rocket_keycloak_testkit::{Idp, TestKey, access_claims, id_claims, mint, now, token_response};
 use serde_json::{Value, json};
 use sha2::Digest;
 
-use crate::idp::{Idp, TestKey, access_claims, id_claims, mint, now, token_response};
 use crate::{idp_and_app, spawn_app_with};
 
 /// `/login`, then returns (state, nonce, code_challenge).

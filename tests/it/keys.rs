@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use rocket::http::Status;
+use rocket_keycloak_testkit::{Idp, Mode, TestKey, access_claims, mint};
 use serde_json::json;
 
-use crate::idp::{Idp, Mode, TestKey, access_claims, mint};
 use crate::{
     assert_invalid_token, eventually, figment_for, get_with_token, join_all, spawn_app,
     spawn_app_with,

@@ -4,9 +4,9 @@ use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 use rocket::{get, routes};
 use rocket_keycloak::{AuthenticatedUser, OidcFairing, RequireRole, Role, RoleKind};
+use rocket_keycloak_testkit::{Idp, TestKey, access_claims, mint};
 use serde_json::json;
 
-use crate::idp::{Idp, TestKey, access_claims, mint};
 use crate::{figment_for, get_with_token};
 
 struct Editor;

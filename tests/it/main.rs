@@ -1,5 +1,5 @@
 //! The integration test binary: the demo app on Rocket's local client, against the
-//! in-process identity provider of [`idp`].
+//! in-process identity provider of the test kit (`rocket_keycloak_testkit::Idp`).
 //!
 //! Tests that need a real Keycloak live in `keycloak`; they are `#[ignore]`d with the reason
 //! and run by `scripts/test`, which starts Keycloak first.
@@ -10,7 +10,6 @@ mod browser;
 mod deploy;
 mod faults;
 mod flow;
-mod idp;
 mod keycloak;
 mod keys;
 mod library;
@@ -21,9 +20,8 @@ use std::time::Duration;
 use rocket::figment::Figment;
 use rocket::http::{Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
+use rocket_keycloak_testkit::{Idp, TestKey};
 use serde_json::{Value, json};
-
-use idp::{Idp, TestKey};
 
 /// The app's figment for an IdP: hermetic (no Rocket.toml, no environment).
 pub fn figment_for(idp: &Idp, overrides: Value) -> Figment {

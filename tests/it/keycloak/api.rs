@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use rocket::http::Status;
+use rocket_keycloak_testkit::now;
 use serde_json::{Value, json};
 
 use super::{admin, jwt_part, local_app, password_grant, serial, user_token};
@@ -105,7 +106,7 @@ async fn key_rotation_is_followed_without_restart() {
 
     // A new RSA key with a higher priority becomes the active signing key.
     let realm: Value = admin(Method::GET, "", None).await.json().await.unwrap();
-    let name = format!("rotated-{}", crate::idp::now());
+    let name = format!("rotated-{}", now());
     let component = json!({
         "name": name,
         "providerId": "rsa-generated",

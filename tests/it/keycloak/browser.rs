@@ -8,6 +8,7 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use reqwest::Method;
 use rocket::tokio;
+use rocket_keycloak_testkit::now;
 use serde_json::{Value, json};
 
 use super::{admin, figment, serial};
@@ -238,7 +239,7 @@ async fn new_user_registers_through_keycloak_and_lands_on_hello() {
     let link = if link.starts_with("http") { link } else { format!("http://localhost:8080{link}") };
     let form = browser.go(Method::GET, &link, &[]).await;
     let action = form_action(&form.body, "kc-register-form");
-    let username = format!("newbie{}", crate::idp::now());
+    let username = format!("newbie{}", now());
     let email = format!("{username}@example.com");
     let page = browser
         .go(
@@ -268,8 +269,7 @@ async fn otp_user_passes_the_second_factor_and_a_wrong_code_is_refused() {
     let browser = Browser::new();
     let otp_page = browser.sign_in("/hello", "otto", "otto-password").await;
     let action = form_action(&otp_page.body, "kc-otp-login-form");
-    let now = crate::idp::now();
-    let right = totp(OTTO_TOTP_SECRET, now);
+    let right = totp(OTTO_TOTP_SECRET, now());
     let wrong = if right == "000000" { "111111".to_owned() } else { "000000".to_owned() };
     let refused = browser.go(Method::POST, &action, &[("otp", &wrong)]).await;
     assert!(
@@ -288,7 +288,7 @@ async fn otp_user_passes_the_second_factor_and_a_wrong_code_is_refused() {
     for offset in [0, 30] {
         let otp_page = browser.sign_in("/hello", "otto", "otto-password").await;
         let action = form_action(&otp_page.body, "kc-otp-login-form");
-        let code = totp(OTTO_TOTP_SECRET, crate::idp::now() + offset);
+        let code = totp(OTTO_TOTP_SECRET, now() + offset);
         let answer = browser.go(Method::POST, &action, &[("otp", &code)]).await;
         if answer.url.ends_with("/hello") {
             page = Some(answer);
@@ -312,8 +312,8 @@ async fn expired_access_token_is_refreshed_transparently() {
     let browser = Browser::new();
     assert_hello(&browser.sign_in("/hello", "alice", "alice-password").await, "Alice Liddell");
     let first = me(&browser).await["expires_at"].as_u64().unwrap();
-    assert!(first <= crate::idp::now() + 11, "short-lived token");
-    tokio::time::sleep(Duration::from_secs(first.saturating_sub(crate::idp::now()) + 1)).await;
+    assert!(first <= now() + 11, "short-lived token");
+    tokio::time::sleep(Duration::from_secs(first.saturating_sub(now()) + 1)).await;
     let page = browser.go(Method::GET, &format!("{APP}/hello"), &[]).await;
     assert_hello(&page, "Alice Liddell");
     let second = me(&browser).await["expires_at"].as_u64().unwrap();

@@ -1,86 +1,42 @@
 //! An in-process identity provider: a real HTTP/1.1 server on 127.0.0.1 that serves a
-//! discovery document and a JWKS, can rotate keys, go down and come back, misbehave on
-//! demand, and counts its hits. Plus a minter for Keycloak-shaped tokens.
+//! discovery document, a JWKS and a token endpoint, can rotate keys, go down and come back,
+//! misbehave on demand, and counts its hits.
+//!
+//! Decisions:
+//! - Hand-written on tokio, one connection per request (`Connection: close`): [`Idp::stop`]
+//!   aborts the accept loop so connections are refused, and [`Idp::resume`] binds the same
+//!   port again, which is what "Keycloak restarted" looks like to the app.
+//! - Spawned on the caller's runtime (`tokio::spawn`): call [`Idp::start`] from inside the
+//!   runtime the app under test runs on.
+//! - The token endpoint answers only what a test told it to ([`Idp::expect_code`],
+//!   [`Idp::expect_refresh`]), and `400 invalid_grant` otherwise, as OAuth 2.0 requires.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, EncodingKey};
-use rocket::tokio::io::{AsyncReadExt, AsyncWriteExt};
-use rocket::tokio::net::{TcpListener, TcpStream};
-use rocket::tokio::task::JoinHandle;
-use rocket::tokio::{self};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
 
+use crate::keys::TestKey;
+
+/// The realm in the issuer URL.
 pub const REALM: &str = "test";
-
-/// A signing key of the test IdP.
-#[derive(Clone)]
-pub struct TestKey {
-    pub kid: String,
-    pub alg: Algorithm,
-    pub encoding: Arc<EncodingKey>,
-    pub jwk: Value,
-    pub public_pem: &'static str,
-}
-
-macro_rules! fixture {
-    ($name:literal) => {
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keys/", $name))
-    };
-}
-
-impl TestKey {
-    fn new(kid: &str, alg: Algorithm, private: &str, public_pem: &'static str) -> Self {
-        let encoding = match alg {
-            Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(private.as_bytes()),
-            Algorithm::EdDSA => EncodingKey::from_ed_pem(private.as_bytes()),
-            _ => EncodingKey::from_rsa_pem(private.as_bytes()),
-        }
-        .expect("fixture key");
-        let mut jwk = serde_json::to_value(Jwk::from_encoding_key(&encoding, alg).expect("jwk"))
-            .expect("jwk json");
-        jwk["kid"] = json!(kid);
-        jwk["use"] = json!("sig");
-        Self { kid: kid.into(), alg, encoding: Arc::new(encoding), jwk, public_pem }
-    }
-
-    pub fn rsa1() -> Self {
-        Self::new("rsa1", Algorithm::RS256, fixture!("rsa1.pem"), fixture!("rsa1.pub.pem"))
-    }
-    pub fn rsa2() -> Self {
-        Self::new("rsa2", Algorithm::RS256, fixture!("rsa2.pem"), fixture!("rsa2.pub.pem"))
-    }
-    pub fn rsa3() -> Self {
-        Self::new("rsa3", Algorithm::RS256, fixture!("rsa3.pem"), fixture!("rsa3.pub.pem"))
-    }
-    pub fn ec1() -> Self {
-        Self::new("ec1", Algorithm::ES256, fixture!("ec1.pem"), fixture!("ec1.pub.pem"))
-    }
-    pub fn ed1() -> Self {
-        Self::new("ed1", Algorithm::EdDSA, fixture!("ed1.pem"), fixture!("ed1.pub.pem"))
-    }
-
-    /// The same key material published under another kid or use.
-    pub fn with_kid(&self, kid: &str) -> Self {
-        let mut key = self.clone();
-        key.kid = kid.into();
-        key.jwk["kid"] = json!(kid);
-        key
-    }
-}
 
 /// How the IdP answers.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Mode {
+    /// As a healthy Keycloak does.
     Normal,
+    /// This status and a small JSON error body on every known path.
     Status(u16),
+    /// 200 with a body that is not JSON.
     Garbage,
+    /// 200 with a 2 MiB JSON body.
     Huge,
+    /// The normal answer, after this delay.
     Delay(Duration),
 }
 
@@ -95,16 +51,14 @@ struct State {
     token_requests: usize,
 }
 
+/// The running IdP; dropping it stops the server.
 pub struct Idp {
+    /// The port it listens on, and listens on again after [`Idp::resume`].
     pub port: u16,
     state: Arc<Mutex<State>>,
     discovery_hits: Arc<AtomicUsize>,
     jwks_hits: Arc<AtomicUsize>,
     server: Mutex<Option<JoinHandle<()>>>,
-}
-
-pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
 impl Idp {
@@ -176,23 +130,28 @@ impl Idp {
         self.serve(listener);
     }
 
+    /// Its issuer URL (the realm [`REALM`] on this port).
     pub fn issuer(&self) -> String {
         format!("http://127.0.0.1:{}/realms/{REALM}", self.port)
     }
 
+    /// Publishes exactly `keys` in the JWKS from now on.
     pub fn publish(&self, keys: &[&TestKey]) {
         let keys: Vec<Value> = keys.iter().map(|k| k.jwk.clone()).collect();
         self.publish_raw(json!({ "keys": keys }));
     }
 
+    /// Publishes `jwks` as it is (hostile or malformed key sets).
     pub fn publish_raw(&self, jwks: Value) {
         self.state.lock().unwrap().jwks = jwks;
     }
 
+    /// Changes how it answers from the next request on.
     pub fn set_mode(&self, mode: Mode) {
         self.state.lock().unwrap().mode = mode;
     }
 
+    /// Names `issuer` in the discovery document instead of its own issuer URL.
     pub fn set_issuer_in_discovery(&self, issuer: &str) {
         self.state.lock().unwrap().issuer_override = Some(issuer.into());
     }
@@ -217,10 +176,12 @@ impl Idp {
         self.state.lock().unwrap().token_requests
     }
 
+    /// How many JWKS requests arrived.
     pub fn jwks_hits(&self) -> usize {
         self.jwks_hits.load(Ordering::SeqCst)
     }
 
+    /// How many discovery requests arrived.
     pub fn discovery_hits(&self) -> usize {
         self.discovery_hits.load(Ordering::SeqCst)
     }
@@ -340,68 +301,61 @@ async fn handle(
     let _ = stream.shutdown().await;
 }
 
-/// Keycloak-shaped access-token claims for user `username`, valid for five minutes.
-pub fn access_claims(idp: &Idp, username: &str, realm_roles: &[&str]) -> Value {
-    let now = now();
-    json!({
-        "exp": now + 300,
-        "iat": now,
-        "jti": format!("jti-{username}-{now}"),
-        "iss": idp.issuer(),
-        "aud": ["demo-app", "account"],
-        "sub": format!("sub-{username}"),
-        "typ": "Bearer",
-        "azp": "demo-app",
-        "sid": format!("sid-{username}"),
-        "scope": "openid profile email",
-        "realm_access": {"roles": realm_roles},
-        "resource_access": {"account": {"roles": ["view-profile"]}},
-        "preferred_username": username,
-        "email": format!("{username}@example.com"),
-        "name": format!("{username} Example"),
-    })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Keycloak-shaped ID-token claims for `username` with `nonce`.
-pub fn id_claims(idp: &Idp, username: &str, nonce: &str) -> Value {
-    let now = now();
-    json!({
-        "exp": now + 300, "iat": now, "auth_time": now, "jti": format!("id-{username}-{now}"),
-        "iss": idp.issuer(), "aud": "demo-app", "sub": format!("sub-{username}"), "typ": "ID",
-        "azp": "demo-app", "nonce": nonce, "sid": format!("sid-{username}"),
-        "preferred_username": username, "email": format!("{username}@example.com"),
-    })
-}
-
-/// A token-endpoint answer with these tokens.
-pub fn token_response(access: &str, id: Option<&str>, refresh: Option<&str>) -> Value {
-    let mut response = json!({"access_token": access, "token_type": "Bearer", "expires_in": 300});
-    if let Some(id) = id {
-        response["id_token"] = json!(id);
+    /// A bare HTTP/1.1 GET; the IdP closes the connection after its answer.
+    async fn get(port: u16, path: &str) -> std::io::Result<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+        stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: idp\r\n\r\n").as_bytes()).await?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await?;
+        Ok(answer)
     }
-    if let Some(refresh) = refresh {
-        response["refresh_token"] = json!(refresh);
+
+    #[test]
+    fn a_stopped_idp_refuses_connections_and_resumes_on_the_same_port() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            // No keys: deriving a JWK needs the crypto backend, which the kit alone lacks.
+            let idp = Idp::start(&[]).await;
+            let discovery = format!("/realms/{REALM}/.well-known/openid-configuration");
+            let answer = get(idp.port, &discovery).await.unwrap();
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+            assert!(answer.contains(&format!("\"issuer\":\"{}\"", idp.issuer())), "{answer}");
+
+            idp.stop();
+            // The aborted accept loop drops its listener when the runtime next gets to it.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(get(idp.port, &discovery).await.is_err(), "a stopped IdP refuses");
+
+            idp.resume().await;
+            let answer = get(idp.port, &discovery).await.unwrap();
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+            assert_eq!(idp.discovery_hits(), 2);
+            assert_eq!(idp.jwks_hits(), 0);
+        });
     }
-    response
-}
 
-/// Signs `claims` with `key` and a standard header (`alg` of the key, its `kid`).
-pub fn mint(key: &TestKey, claims: &Value) -> String {
-    mint_with_header(key, &json!({"alg": alg_name(key.alg), "typ": "JWT", "kid": key.kid}), claims)
-}
-
-/// Signs arbitrary header and claims JSON with `key` (the header's `alg` is not checked).
-pub fn mint_with_header(key: &TestKey, header: &Value, claims: &Value) -> String {
-    let message = format!("{}.{}", b64(&header.to_string()), b64(&claims.to_string()));
-    let signature =
-        jsonwebtoken::crypto::sign(message.as_bytes(), &key.encoding, key.alg).expect("sign");
-    format!("{message}.{signature}")
-}
-
-pub fn b64(text: &str) -> String {
-    URL_SAFE_NO_PAD.encode(text)
-}
-
-pub fn alg_name(alg: Algorithm) -> String {
-    serde_json::to_value(alg).unwrap().as_str().unwrap().to_owned()
+    #[test]
+    fn the_token_endpoint_refuses_a_code_nobody_expected() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let idp = Idp::start(&[]).await;
+            let body = "grant_type=authorization_code&code=unknown";
+            let mut stream = TcpStream::connect(("127.0.0.1", idp.port)).await.unwrap();
+            let request = format!(
+                "POST /realms/{REALM}/protocol/openid-connect/token HTTP/1.1\r\nHost: idp\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).await.unwrap();
+            assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+            assert!(answer.ends_with("{\"error\":\"invalid_grant\"}"), "{answer}");
+            assert_eq!(idp.token_requests(), 1);
+            assert_eq!(idp.last_token_request()[1], ("code".into(), "unknown".into()));
+        });
+    }
 }

@@ -1,0 +1,185 @@
+//! The static identity provider of `scripts/bench` and `scripts/soak`: a blocking server on
+//! 127.0.0.1 that serves a discovery document and a JWKS (no Keycloak needed), and the token
+//! files the load runs replay. The `bench_idp` example is its command line:
+//!
+//! ```text
+//! bench_idp <port> <out-dir> <distinct-tokens> [serve-only]
+//! ```
+//!
+//! Three RSA keys (the fixtures `rsa1`, `rsa2`, `rsa3`) under kids `k1`, `k2`, `k3`. Unless
+//! `serve-only`, it writes to `<out-dir>`: `one.txt` (one valid `k1` token), `valid.txt`
+//! (distinct valid `k1` tokens, one per line), `valid-k2.txt`, `valid-k3.txt` (1000 each),
+//! `invalid.txt` (forged: kid `k1`, signed with another key), `jwk-k<N>.json` (each public
+//! key), and `jwks.json` (`k1` only). Every token carries [`bench_user_claims`].
+//!
+//! Decisions:
+//! - Blocking std networking, one request per connection: the app fetches discovery and the
+//!   JWKS a handful of times per run, and a server this small cannot be what a benchmark
+//!   measures.
+//! - The JWKS is read from `jwks.json` on every request, so a script rotates keys by
+//!   rewriting that file (`scripts/soak` does, once a minute).
+//! - The scripts wait for the `ready` line on stdout and read the files by these names: both
+//!   are a contract, not a detail.
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use crate::keys::TestKey;
+use crate::tokens::{bench_user_claims, mint};
+
+/// What the bench IdP serves and where it writes its files.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BenchIdp {
+    /// The port on 127.0.0.1 (default 18080).
+    pub port: u16,
+    /// Where the token and key files go (default `target/bench`).
+    pub out_dir: PathBuf,
+    /// How many distinct valid `k1` tokens `valid.txt` holds (default 10 000).
+    pub distinct_tokens: usize,
+    /// Serve the files an earlier run wrote; write nothing.
+    pub serve_only: bool,
+}
+
+impl BenchIdp {
+    /// Reads `<port> <out-dir> <distinct-tokens> [serve-only]` (the program name already
+    /// skipped); a missing or unreadable value takes its default.
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Self {
+        let args: Vec<String> = args.into_iter().collect();
+        Self {
+            port: args.first().and_then(|p| p.parse().ok()).unwrap_or(18080),
+            out_dir: PathBuf::from(args.get(1).map_or("target/bench", String::as_str)),
+            distinct_tokens: args.get(2).and_then(|n| n.parse().ok()).unwrap_or(10_000),
+            serve_only: args.get(3).map(String::as_str) == Some("serve-only"),
+        }
+    }
+
+    /// Its issuer URL: realm `bench` on its port.
+    pub fn issuer(&self) -> String {
+        format!("http://127.0.0.1:{}/realms/bench", self.port)
+    }
+
+    /// Writes the key and token files (see the module documentation).
+    pub fn write_files(&self) -> io::Result<()> {
+        let out = &self.out_dir;
+        let issuer = self.issuer();
+        let keys = [
+            TestKey::rsa1().with_kid("k1"),
+            TestKey::rsa2().with_kid("k2"),
+            TestKey::rsa3().with_kid("k3"),
+        ];
+        for key in &keys {
+            std::fs::write(out.join(format!("jwk-{}.json", key.kid)), key.jwk.to_string())?;
+        }
+        let first = std::fs::read_to_string(out.join("jwk-k1.json"))?;
+        std::fs::write(out.join("jwks.json"), format!("{{\"keys\":[{first}]}}"))?;
+        let signer = &keys[0];
+        // The forger names the signer's kid but holds another key.
+        let forger = TestKey::rsa2().with_kid("k1");
+        std::fs::write(out.join("one.txt"), mint(signer, &bench_user_claims(&issuer, 0)) + "\n")?;
+        let lines = |key: &TestKey, range: RangeInclusive<usize>| {
+            range.map(|n| mint(key, &bench_user_claims(&issuer, n))).collect::<Vec<_>>().join("\n")
+                + "\n"
+        };
+        std::fs::write(out.join("valid.txt"), lines(signer, 1..=self.distinct_tokens))?;
+        std::fs::write(out.join("valid-k2.txt"), lines(&keys[1], 1..=1000))?;
+        std::fs::write(out.join("valid-k3.txt"), lines(&keys[2], 1..=1000))?;
+        std::fs::write(out.join("invalid.txt"), lines(&forger, 1..=1000))?;
+        Ok(())
+    }
+
+    /// Serves discovery and the JWKS (from `jwks.json`) until the process is killed; prints
+    /// the `ready` line once it listens.
+    pub fn serve(&self) -> io::Result<()> {
+        let issuer = self.issuer();
+        let discovery = json!({
+            "issuer": issuer,
+            "jwks_uri": format!("{issuer}/protocol/openid-connect/certs"),
+            "authorization_endpoint": format!("{issuer}/protocol/openid-connect/auth"),
+            "token_endpoint": format!("{issuer}/protocol/openid-connect/token"),
+        })
+        .to_string();
+        let listener = TcpListener::bind(("127.0.0.1", self.port))?;
+        let mut jwks;
+        println!("bench_idp: {issuer} ready, tokens in {}", self.out_dir.display());
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(&stream);
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).map_or(true, |n| n == 0) || header == "\r\n" {
+                    break;
+                }
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/");
+            let (status, body) = if path.ends_with("/.well-known/openid-configuration") {
+                ("200 OK", discovery.as_str())
+            } else if path.ends_with("/certs") {
+                jwks = std::fs::read_to_string(self.out_dir.join("jwks.json")).unwrap_or_default();
+                ("200 OK", jwks.as_str())
+            } else {
+                ("404 Not Found", "{}")
+            };
+            let mut stream = &stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The whole bench IdP: creates the output folder, writes the files unless `serve_only`,
+/// then serves until killed.
+pub fn run(idp: &BenchIdp) -> io::Result<()> {
+    std::fs::create_dir_all(&idp.out_dir)?;
+    if !idp.serve_only {
+        idp.write_files()?;
+    }
+    idp.serve()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> BenchIdp {
+        BenchIdp::from_args(list.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn arguments_read_as_the_bench_and_soak_scripts_pass_them() {
+        assert_eq!(
+            args(&["18081", "target/soak", "2000", "serve-only"]),
+            BenchIdp {
+                port: 18081,
+                out_dir: "target/soak".into(),
+                distinct_tokens: 2000,
+                serve_only: true
+            }
+        );
+        // `scripts/soak` passes an empty fourth argument on its first start.
+        assert!(!args(&["18081", "target/soak", "2000", ""]).serve_only);
+        assert_eq!(args(&["18081"]).issuer(), "http://127.0.0.1:18081/realms/bench");
+    }
+
+    #[test]
+    fn missing_or_unreadable_arguments_take_their_defaults() {
+        let defaults = BenchIdp {
+            port: 18080,
+            out_dir: "target/bench".into(),
+            distinct_tokens: 10_000,
+            serve_only: false,
+        };
+        assert_eq!(args(&[]), defaults);
+        assert_eq!(args(&["port", "target/bench", "many"]), defaults);
+    }
+}

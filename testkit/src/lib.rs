@@ -1,0 +1,31 @@
+//! The test kit of `rocket_keycloak`: fixture signing keys ([`TestKey`]), a minter for
+//! Keycloak-shaped tokens ([`mint`], [`access_claims`], ...), an in-process identity provider
+//! ([`Idp`]) for the integration tests and benches, and the static bench IdP
+//! ([`bench_idp`]) that `scripts/bench` and `scripts/soak` run. One copy, used by the
+//! tests, the benches, the `bench_idp` example and the fuzz targets.
+//!
+//! Decisions:
+//! - **No dependency on `rocket_keycloak`.** The library dev-depends on this crate; the other
+//!   direction would be a cycle. The kit therefore knows Keycloak's wire formats (discovery,
+//!   JWKS, token endpoint, claim sets), never the library's types: the library under test is
+//!   the only judge of the tokens minted here.
+//! - **No crypto backend of its own.** jsonwebtoken's backend comes from the crate under test
+//!   through feature unification (see `Cargo.toml`). Built alone, the kit cannot sign or even
+//!   derive a JWK; its own unit tests stay away from both.
+//! - **A hand-written HTTP server for the IdP**, not a web framework: it must stop and resume
+//!   on the same port (Keycloak going away and coming back), misbehave at the byte level
+//!   (garbage, huge bodies, delays), and count its hits; a hundred lines of tokio do that and
+//!   keep the kit small.
+//! - **Dev-only**: `publish = false`, and nothing in the library's normal dependencies.
+
+pub mod bench_idp;
+pub mod idp;
+pub mod keys;
+pub mod tokens;
+
+pub use idp::{Idp, Mode, REALM};
+pub use keys::TestKey;
+pub use tokens::{
+    access_claims, alg_name, b64, bench_access_claims, bench_user_claims, id_claims, mint,
+    mint_with_header, now, token_response,
+};
