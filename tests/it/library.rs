@@ -3,7 +3,7 @@
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 use rocket::{get, routes};
-use rocket_keycloak::{AuthenticatedUser, OidcFairing, RequireRole, Role, RoleKind};
+use rocket_keycloak::{AuthenticatedUser, OidcFairing, PageUser, RequireRole, Role, RoleKind};
 use rocket_keycloak_testkit::{Idp, TestKey, access_claims, mint};
 use serde_json::json;
 
@@ -26,6 +26,11 @@ fn three_guards(a: AuthenticatedUser, b: &AuthenticatedUser, c: RequireRole<Edit
     format!("{} {} {}", a.sub, b.sub, c.sub)
 }
 
+#[get("/page")]
+fn page(user: PageUser) -> String {
+    user.sub.clone()
+}
+
 #[get("/audit")]
 fn audit(user: RequireRole<Auditor>) -> String {
     user.sub.clone()
@@ -35,7 +40,7 @@ async fn app(idp: &Idp, overrides: serde_json::Value) -> Client {
     let rocket = rocket::custom(figment_for(idp, overrides))
         .attach(OidcFairing)
         .register("/", rocket_keycloak::catchers())
-        .mount("/", routes![three_guards, audit]);
+        .mount("/", routes![three_guards, audit, page]);
     Client::tracked(rocket).await.unwrap()
 }
 
@@ -74,4 +79,18 @@ async fn credentials_are_validated_once_per_request_however_many_guards_ask() {
     assert_eq!(idp.jwks_hits(), before + 1, "three guards, one validation");
     let _ = get_with_token(&app, "/three-guards", &token).await;
     assert_eq!(idp.jwks_hits(), before + 2, "the next request validates again");
+}
+
+#[rocket::async_test]
+async fn without_the_sign_in_routes_a_page_answers_401_instead_of_redirecting_nowhere() {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    let app = app(&idp, json!({})).await;
+    // No SignIn fairing: there is no /login to send the browser to, so no Location either.
+    let response = app.get("/page").dispatch().await;
+    assert_eq!(response.status(), Status::Unauthorized);
+    assert_eq!(response.headers().get_one("Location"), None);
+    assert!(response.headers().get_one("WWW-Authenticate").is_some());
+    let token = mint(&key, &access_claims(&idp, "alice", &["user"]));
+    assert_eq!(get_with_token(&app, "/page", &token).await.status(), Status::Ok);
 }
