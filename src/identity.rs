@@ -20,7 +20,10 @@ use serde::{Deserialize, Serialize};
 pub struct Claims {
     /// Issuer.
     pub iss: String,
-    /// Subject: the user's (or service account's) id.
+    /// Subject: the user's (or service account's) id. Required in access and ID tokens
+    /// (token rule 6); a back-channel logout token may name only a `sid` (Back-Channel
+    /// Logout 1.0 §2.4), so it may be empty there.
+    #[serde(default)]
     pub sub: String,
     /// Expiry, Unix seconds.
     pub exp: f64,
@@ -99,6 +102,8 @@ pub struct Identity {
     pub scopes: Vec<String>,
     /// When the credential expires, Unix seconds.
     pub expires_at: u64,
+    /// When the credential was issued (`iat`), Unix seconds.
+    pub issued_at: Option<u64>,
 }
 
 impl Identity {
@@ -147,6 +152,7 @@ impl From<Claims> for Identity {
                 .map(str::to_owned)
                 .collect(),
             expires_at: claims.exp.max(0.0) as u64,
+            issued_at: claims.iat.map(|iat| iat.max(0.0) as u64),
         }
     }
 }

@@ -8,7 +8,7 @@
 //! guards          AuthenticatedUser, RequireRole, ...  src/guards.rs
 //! HTTP boundary   AuthError, ErrorBody, catchers,      src/error.rs, security.rs,
 //!                 SecurityHeaders, RedactingLogger     logging.rs
-//! sessions        Sessions, SessionStore               src/session.rs
+//! sessions        Sessions, SessionStore, MemoryStore  src/session/
 //! sign-in client  SignInClient (code flow, refresh)    src/oidc/client.rs
 //! verification    Oidc, OidcFairing, token cache       src/oidc/verify.rs, fairing.rs, cache.rs
 //! key store       KeyStore, KeySource; HTTP fetch      src/oidc/keystore.rs, fetch.rs

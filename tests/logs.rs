@@ -58,6 +58,7 @@ async fn no_token_secret_or_cookie_value_reaches_the_log() {
     let q: std::collections::HashMap<String, String> =
         url::Url::parse(&location).unwrap().query_pairs().into_owned().collect();
     let mut short = access_claims(&idp, "alice", &["user"]);
+    short["iat"] = json!(now() - 300); // a five-minute token with 2 s left: refreshed
     short["exp"] = json!(now() + 2);
     let access = mint(&key, &short);
     let id_token = mint(&key, &id_claims(&idp, "alice", &q["nonce"]));

@@ -94,6 +94,22 @@ impl FlowError {
     pub(crate) fn is_unavailable(&self) -> bool {
         matches!(self, Self::NotDiscovered | Self::Unreachable(_))
     }
+
+    /// Whether a refresh that failed this way ends the session for good: Keycloak refused
+    /// the grant, or a returned token is wrong and will stay wrong (forged, for another
+    /// client or audience, ...). Everything else may pass on a retry (Keycloak or its keys
+    /// unreachable, a key not yet published, clock skew on the new token), so the session
+    /// is kept.
+    pub(crate) fn ends_session(&self) -> bool {
+        match self {
+            Self::InvalidGrant | Self::NonceMismatch | Self::AzpMismatch => true,
+            // A fresh token refused as expired means our clock or Keycloak's is off.
+            Self::BadToken(_, VerifyError::Rejected(e)) => {
+                e.is_permanent() && *e != TokenError::Expired
+            }
+            _ => false,
+        }
+    }
 }
 
 impl std::fmt::Display for FlowError {

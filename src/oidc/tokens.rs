@@ -187,7 +187,12 @@ impl TokenRules {
             .map(|&alg| {
                 // One algorithm per validation: the key's. The header must name exactly it.
                 let mut v = Validation::new(alg);
-                v.set_required_spec_claims(&["exp", "iss", "aud"]);
+                // A logout token may name a `sid` without a `sub` (Back-Channel Logout §2.4);
+                // access and ID tokens must say whose they are.
+                v.set_required_spec_claims(match kind {
+                    TokenKind::Logout => &["exp", "iss", "aud"][..],
+                    TokenKind::Access | TokenKind::Id => &["exp", "iss", "aud", "sub"],
+                });
                 v.set_issuer(&[issuer]);
                 v.set_audience(&[audience]);
                 v.validate_aud = true;

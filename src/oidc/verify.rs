@@ -60,10 +60,10 @@ impl From<TokenError> for VerifyError {
 /// A verified back-channel logout token: what to end, and what replay protection needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LogoutToken {
-    /// The token's id, remembered until `expires_at` so it cannot be replayed.
+    /// The token's id, remembered until `accepted_until` so it cannot be replayed.
     pub jti: String,
-    /// The token's `exp`, Unix seconds.
-    pub expires_at: u64,
+    /// Until when this token would be accepted (`exp` plus the leeway), Unix seconds.
+    pub accepted_until: u64,
     /// The subject (for logs; may be empty when a `sid` is given).
     pub sub: String,
     /// Which sessions end.
@@ -273,6 +273,7 @@ impl Oidc {
         let (Some(_), Some(jti)) = (claims.iat, claims.jti) else {
             return bad("missing iat or jti");
         };
-        Ok(LogoutToken { jti, expires_at: claims.exp.max(0.0) as u64, sub: claims.sub, target })
+        let accepted_until = claims.exp.max(0.0) as u64 + self.config().leeway.as_secs();
+        Ok(LogoutToken { jti, accepted_until, sub: claims.sub, target })
     }
 }

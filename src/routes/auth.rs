@@ -306,7 +306,7 @@ async fn backchannel_logout(
         Err(VerifyError::Rejected(e)) => return refuse(format!("{e:?}")),
         Err(e) => return refuse(e.to_string()),
     };
-    if !sessions.first_use_of_logout_token(&logout.jti, logout.expires_at) {
+    if !sessions.first_use_of_logout_token(&logout.jti, logout.accepted_until) {
         return refuse("replayed logout token".into());
     }
     let ended = match &logout.target {

@@ -12,14 +12,14 @@ use sha2::Digest;
 use crate::{idp_and_app, spawn_app_with};
 
 /// `/login`, then returns (state, nonce, code_challenge).
-async fn start_login(app: &Client, next: &str) -> (String, String, String) {
+pub(crate) async fn start_login(app: &Client, next: &str) -> (String, String, String) {
     let response = app.get(format!("/login?next={next}")).dispatch().await;
     let location = response.headers().get_one("Location").unwrap().to_owned();
     let q = crate::query(&location);
     (q["state"].clone(), q["nonce"].clone(), q["code_challenge"].clone())
 }
 
-async fn callback<'c>(
+pub(crate) async fn callback<'c>(
     app: &'c Client,
     idp: &Idp,
     state: &str,
@@ -33,7 +33,7 @@ async fn callback<'c>(
 }
 
 /// A full sign-in of `user`; returns the refresh token the session holds.
-async fn sign_in(app: &Client, idp: &Idp, key: &TestKey, access: Value) -> String {
+pub(crate) async fn sign_in(app: &Client, idp: &Idp, key: &TestKey, access: Value) -> String {
     let (state, nonce, _) = start_login(app, "/hello").await;
     let refresh = format!("refresh-{}", rocket_keycloak::__private::random_id());
     let id = mint(key, &id_claims(idp, "alice", &nonce));
@@ -125,7 +125,9 @@ async fn expiring_access_token_is_refreshed_once_for_concurrent_requests() {
     let idp = Idp::start(&[&key]).await;
     let app = spawn_app_with(&idp, json!({"leeway": 5})).await;
     let mut short = access_claims(&idp, "alice", &["user"]);
-    short["exp"] = json!(now() + 3); // inside the 5 s leeway: refreshed at once
+    // A five-minute token with 3 s left, inside the 5 s leeway: refreshed at once.
+    short["iat"] = json!(now() - 300);
+    short["exp"] = json!(now() + 3);
     let refresh = sign_in(&app, &idp, &key, short).await;
     let fresh = mint(&key, &access_claims(&idp, "alice", &["user", "admin"]));
     idp.expect_refresh(&refresh, token_response(&fresh, None, Some(&refresh)));
@@ -147,6 +149,7 @@ async fn refused_refresh_ends_the_session_and_sends_the_browser_to_login() {
     let idp = Idp::start(&[&key]).await;
     let app = spawn_app_with(&idp, json!({"leeway": 5})).await;
     let mut short = access_claims(&idp, "alice", &["user"]);
+    short["iat"] = json!(now() - 300);
     short["exp"] = json!(now() + 3);
     sign_in(&app, &idp, &key, short).await; // no refresh answer registered: invalid_grant
     let response = app.get("/hello").header(Header::new("Accept", "text/html")).dispatch().await;

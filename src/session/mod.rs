@@ -1,0 +1,300 @@
+//! Browser sessions: a server-side store behind [`SessionStore`], an opaque id in a
+//! private cookie, and the one-per-session token refresh.
+//!
+//! Decisions:
+//! - Keycloak's ID, access and refresh tokens together exceed a 4 KB cookie, so tokens stay
+//!   on the server. The cookie holds only a random 256-bit id, encrypted and authenticated
+//!   by Rocket's private cookies (`secret_key`), `HttpOnly`, `SameSite=Lax`, and `Secure`
+//!   when `app_url` is https. A new id is issued at every login (no session fixation).
+//! - [`MemoryStore`] is the default (`session/store.rs` says how it is bounded and evicts). The trait
+//!   is async and keyed by strings so a shared store (Redis, a database) can replace it for
+//!   several app instances.
+//! - Sessions are indexed by Keycloak's `sid` and by `sub`, so a back-channel logout can
+//!   end every matching session.
+//! - A session keeps the identity of its latest access token, not the token itself: the
+//!   app never sends it anywhere, and a refresh replaces both.
+//! - **When to refresh:** once the access token has less than a quarter of its lifetime
+//!   left, and at most the leeway ([`refresh_margin`]). A margin equal to the leeway would
+//!   refresh tokens that live no longer than the leeway (Keycloak clients with 10 s tokens
+//!   and the default 60 s leeway) on every request.
+//! - **What ends a session at refresh:** only a permanent refusal: Keycloak's
+//!   `invalid_grant` (the refresh token was revoked or the Keycloak session ended), or a
+//!   returned token that is forged, for someone else (another `sub`, OIDC Core 12.2), or
+//!   otherwise wrong for good (`FlowError::ends_session`). A temporary failure (Keycloak
+//!   or its keys unreachable, a key not yet published, clock skew on the new token) keeps
+//!   the session: the request gets a 503, or the still-valid access token.
+//! - **A refresh never resurrects a session:** its result is written back with
+//!   [`SessionStore::update`], which writes only if the session still exists, so a logout
+//!   or back-channel logout during the refresh wins.
+//! - **Logout-token replay** (`jti`) is remembered until the token's `exp` plus the leeway,
+//!   the whole time it could be accepted. The memory is bounded by time, never by refusing
+//!   a logout: past `MAX_SEEN_LOGOUT_TOKENS` live ids the one expiring soonest is
+//!   forgotten (replaying it could only end sessions again), because refusing a valid logout
+//!   would leave sessions alive, the unsafe direction.
+//! - Errors are this layer's own ([`SessionError`]): "ended" or "Keycloak unavailable";
+//!   the HTTP boundary decides what a browser or API client sees.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rocket::http::{Cookie, CookieJar, SameSite};
+
+use crate::clock::unix_now;
+use crate::identity::Identity;
+use crate::oidc::{Oidc, SignInClient, Tokens};
+
+mod record;
+mod store;
+
+pub use record::Session;
+pub use store::{MemoryStore, SessionStore};
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "kc_session";
+
+/// Why a session could not be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// No such session, or it ended (expired, logged out, refresh refused).
+    Ended,
+    /// The access token expired and Keycloak could not be reached to refresh it.
+    Unavailable,
+}
+
+impl std::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Ended => "no current session",
+            Self::Unavailable => "the session's tokens could not be refreshed",
+        })
+    }
+}
+
+impl std::error::Error for SessionError {}
+
+/// A fresh random identifier (256 bits, base64url).
+pub fn random_id() -> String {
+    openidconnect::CsrfToken::new_random_len(32).into_secret()
+}
+
+/// The session id from the private cookie, if present and authentic.
+pub(crate) fn session_id(cookies: &CookieJar<'_>) -> Option<String> {
+    cookies.get_private(SESSION_COOKIE).map(|c| c.value().to_owned())
+}
+
+/// Sets the session cookie.
+pub(crate) fn set_session_cookie(cookies: &CookieJar<'_>, id: String, secure: bool) {
+    let cookie = Cookie::build((SESSION_COOKIE, id))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure);
+    cookies.add_private(cookie);
+}
+
+/// Removes the session cookie.
+pub(crate) fn clear_session_cookie(cookies: &CookieJar<'_>) {
+    cookies.remove_private(Cookie::build(SESSION_COOKIE).path("/"));
+}
+
+/// Per-session locks so that concurrent requests refresh a session's tokens only once.
+#[derive(Default)]
+pub(crate) struct RefreshLocks(Mutex<HashMap<String, Arc<rocket::tokio::sync::Mutex<()>>>>);
+
+impl RefreshLocks {
+    /// The lock of session `id`.
+    pub(crate) fn for_session(&self, id: &str) -> Arc<rocket::tokio::sync::Mutex<()>> {
+        let mut locks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if locks.len() > 10_000 {
+            // Drop locks nobody holds; they are recreated on demand.
+            locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        }
+        locks.entry(id.to_owned()).or_default().clone()
+    }
+}
+
+/// The session layer as Rocket state: the store, refresh locks, and the logout-token
+/// replay cache.
+pub struct Sessions {
+    store: Arc<dyn SessionStore>,
+    locks: RefreshLocks,
+    seen_logout_tokens: Mutex<HashMap<String, u64>>,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Self::new(MemoryStore::default())
+    }
+}
+
+/// Logout-token ids remembered at most; past it, the one expiring soonest is forgotten.
+pub(crate) const MAX_SEEN_LOGOUT_TOKENS: usize = 10_000;
+
+/// How long before its expiry an access token is refreshed: a quarter of its lifetime, and
+/// at most the leeway (see the module doc). Without `iat`, the leeway.
+pub(crate) fn refresh_margin(identity: &Identity, leeway: Duration) -> u64 {
+    let leeway = leeway.as_secs();
+    match identity.issued_at {
+        Some(iat) => (identity.expires_at.saturating_sub(iat) / 4).min(leeway),
+        None => leeway,
+    }
+}
+
+impl Sessions {
+    /// Sessions kept in `store`.
+    pub fn new(store: impl SessionStore) -> Self {
+        Self {
+            store: Arc::new(store),
+            locks: RefreshLocks::default(),
+            seen_logout_tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &dyn SessionStore {
+        self.store.as_ref()
+    }
+
+    /// Stores a new session for freshly exchanged tokens under a new random id.
+    pub(crate) async fn create(&self, tokens: Tokens) -> (String, Session) {
+        let session = Session {
+            identity: tokens.identity,
+            id_token: tokens.id_token,
+            refresh_token: tokens.refresh_token,
+            csrf_token: random_id(),
+        };
+        let id = random_id();
+        self.store.put(&id, session.clone()).await;
+        (id, session)
+    }
+
+    /// The session `id`, refreshed first when its access token is about to expire
+    /// ([`refresh_margin`]). Ends the session only when the refresh is refused for good.
+    pub async fn current(&self, oidc: &Oidc, id: &str) -> Result<Session, SessionError> {
+        let leeway = oidc.config().leeway;
+        let fresh =
+            |s: &Session| s.access_expires_at() > unix_now() + refresh_margin(&s.identity, leeway);
+        let session = self.store.get(id).await.ok_or(SessionError::Ended)?;
+        if fresh(&session) {
+            return Ok(session);
+        }
+        // One refresh per session: later requests wait here, then find the fresh tokens.
+        let lock = self.locks.for_session(id);
+        let _guard = lock.lock().await;
+        let session = self.store.get(id).await.ok_or(SessionError::Ended)?;
+        if fresh(&session) {
+            return Ok(session);
+        }
+        let Some(refresh_token) = session.refresh_token.clone() else {
+            self.store.remove(id).await;
+            return Err(SessionError::Ended);
+        };
+        let refreshed = match SignInClient::new(oidc) {
+            Ok(client) => client.refresh(&refresh_token).await,
+            Err(error) => Err(error),
+        };
+        let sub = &session.identity.sub;
+        match refreshed {
+            Ok(tokens) if tokens.identity.sub != *sub => {
+                // OIDC Core 12.2: a refresh must not change who is signed in.
+                log::warn!("session of {sub} ended: the refreshed token is for another subject");
+                self.store.remove(id).await;
+                Err(SessionError::Ended)
+            }
+            Ok(tokens) => {
+                let refreshed = Session {
+                    identity: tokens.identity,
+                    id_token: tokens.id_token.or(session.id_token),
+                    refresh_token: tokens.refresh_token.or(session.refresh_token),
+                    csrf_token: session.csrf_token,
+                };
+                if self.store.update(id, refreshed.clone()).await {
+                    log::debug!("session of {} refreshed", refreshed.identity.sub);
+                    Ok(refreshed)
+                } else {
+                    log::info!("session of {} ended during its refresh; it stays ended", sub);
+                    Err(SessionError::Ended)
+                }
+            }
+            Err(error) if error.ends_session() => {
+                log::info!("session of {sub} ended: {error}");
+                self.store.remove(id).await;
+                Err(SessionError::Ended)
+            }
+            Err(error) if session.access_expires_at() > unix_now() => {
+                log::warn!("token refresh failed, serving the still-valid access token: {error}");
+                Ok(session)
+            }
+            Err(error) => {
+                log::warn!("token refresh failed, the session is kept: {error}");
+                Err(SessionError::Unavailable)
+            }
+        }
+    }
+
+    /// Ends session `id`.
+    pub async fn end(&self, id: &str) {
+        self.store.remove(id).await;
+    }
+
+    /// Records a logout token id, remembered until `accepted_until` (Unix seconds: the
+    /// token's `exp` plus the leeway); false if it was seen before (a replay).
+    pub(crate) fn first_use_of_logout_token(&self, jti: &str, accepted_until: u64) -> bool {
+        let mut seen = self.seen_logout_tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.contains_key(jti) {
+            return false;
+        }
+        if seen.len() >= MAX_SEEN_LOGOUT_TOKENS {
+            let now = unix_now();
+            seen.retain(|_, until| *until >= now);
+        }
+        while seen.len() >= MAX_SEEN_LOGOUT_TOKENS {
+            // Forgetting the id that expires soonest risks one more end of the same
+            // sessions; refusing this logout would keep sessions alive.
+            let soonest = seen.iter().min_by_key(|(_, until)| **until).map(|(k, _)| k.clone());
+            let Some(soonest) = soonest else { break };
+            seen.remove(&soonest);
+        }
+        seen.insert(jti.to_owned(), accepted_until);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::record::test_session as session;
+
+    #[test]
+    fn refresh_margin_is_a_quarter_of_the_lifetime_capped_by_the_leeway() {
+        let identity = |iat: Option<u64>, exp: u64| Identity {
+            issued_at: iat,
+            expires_at: exp,
+            ..(*session("u", "s").identity).clone()
+        };
+        let leeway = Duration::from_secs(60);
+        // Keycloak's `demo-app-short`: 10 s tokens under a 60 s leeway.
+        assert_eq!(refresh_margin(&identity(Some(1000), 1010), leeway), 2);
+        // Five-minute tokens: the leeway caps the quarter (75 s).
+        assert_eq!(refresh_margin(&identity(Some(1000), 1300), leeway), 60);
+        assert_eq!(refresh_margin(&identity(None, 1300), leeway), 60);
+        assert_eq!(refresh_margin(&identity(Some(2000), 1000), leeway), 0);
+    }
+
+    #[test]
+    fn a_full_logout_replay_cache_forgets_rather_than_refuses() {
+        let sessions = Sessions::default();
+        let live = unix_now() + 3600;
+        for i in 0..MAX_SEEN_LOGOUT_TOKENS {
+            assert!(sessions.first_use_of_logout_token(&format!("jti-{i}"), live + i as u64));
+        }
+        // Full of live ids: a new valid logout token is still honoured.
+        assert!(sessions.first_use_of_logout_token("one-more", live));
+        // The soonest-expiring id was forgotten; the others are still refused as replays.
+        assert!(!sessions.first_use_of_logout_token("one-more", live));
+        assert!(!sessions.first_use_of_logout_token("jti-9999", live));
+        assert!(sessions.first_use_of_logout_token("jti-0", live));
+    }
+}

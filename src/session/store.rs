@@ -1,0 +1,309 @@
+//! Where sessions live: the [`SessionStore`] trait and the default in-process
+//! [`MemoryStore`].
+//!
+//! Decisions (for the memory store; a shared store must give the same guarantees):
+//! - **Bounded, and fair between users.** At most `capacity` sessions in all and at most
+//!   `per_user` per subject. A new session first pushes out the least recently used session
+//!   *of the same user* when that user is at their limit, and only then the least recently
+//!   used session overall. So one account that loops through sign-in (a script, or a
+//!   self-registered user) evicts nobody but itself; without the per-user cap it could sign
+//!   every other user out. Many accounts can still fill the store: the limit is then the
+//!   realm's registration policy, and the capacity should be sized above the expected
+//!   number of live sessions.
+//! - **Evicted by last use, not by creation**: an active user's session survives a burst of
+//!   new sign-ins; an abandoned one goes first.
+//! - **Absolute lifetime** from creation (Keycloak's SSO max lifespan by default): using a
+//!   session does not extend it.
+//! - **Writes after a refresh are compare-and-set** ([`SessionStore::update`]): a session
+//!   ended while its refresh was in flight (logout, back-channel logout, eviction) stays
+//!   ended; a refresh never resurrects it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::record::Session;
+
+/// Storage of sessions by opaque id.
+#[rocket::async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// The session with this id, if it exists and has not expired.
+    async fn get(&self, id: &str) -> Option<Session>;
+    /// Stores a new session under a new id.
+    async fn put(&self, id: &str, session: Session);
+    /// Replaces the session `id` only if it still exists (compare-and-set after a refresh);
+    /// returns whether it was written. A session removed meanwhile must stay removed.
+    async fn update(&self, id: &str, session: Session) -> bool;
+    /// Removes one session.
+    async fn remove(&self, id: &str);
+    /// Removes every session of this Keycloak session id; returns how many.
+    async fn remove_by_sid(&self, sid: &str) -> usize;
+    /// Removes every session of this subject; returns how many.
+    async fn remove_by_sub(&self, sub: &str) -> usize;
+}
+
+/// The default in-process store: bounded in all and per user, evicting the least recently
+/// used, with an absolute lifetime per session.
+pub struct MemoryStore {
+    entries: Mutex<Entries>,
+    capacity: usize,
+    per_user: usize,
+    lifetime: Duration,
+}
+
+/// Default total capacity.
+pub(crate) const DEFAULT_CAPACITY: usize = 10_000;
+/// Default limit of sessions per user (browsers and devices signed in at once).
+pub(crate) const DEFAULT_SESSIONS_PER_USER: usize = 10;
+/// Default absolute lifetime: Keycloak's default SSO max lifespan.
+pub(crate) const DEFAULT_LIFETIME: Duration = Duration::from_secs(10 * 3600);
+
+#[derive(Default)]
+struct Entries {
+    by_id: HashMap<String, Entry>,
+    /// Last use (a counter) → id: the least recently used session comes first.
+    by_use: BTreeMap<u64, String>,
+    /// The ids of each subject's sessions.
+    by_sub: HashMap<String, HashSet<String>>,
+    clock: u64,
+}
+
+struct Entry {
+    created: Instant,
+    used: u64,
+    session: Session,
+}
+
+impl Entries {
+    fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    fn touch(&mut self, id: &str) {
+        let tick = self.tick();
+        if let Some(entry) = self.by_id.get_mut(id) {
+            self.by_use.remove(&entry.used);
+            entry.used = tick;
+            self.by_use.insert(tick, id.to_owned());
+        }
+    }
+
+    fn insert(&mut self, id: &str, created: Instant, session: Session) {
+        let used = self.tick();
+        self.by_sub.entry(session.identity.sub.clone()).or_default().insert(id.to_owned());
+        self.by_use.insert(used, id.to_owned());
+        self.by_id.insert(id.to_owned(), Entry { created, used, session });
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Entry> {
+        let entry = self.by_id.remove(id)?;
+        self.by_use.remove(&entry.used);
+        let sub = &entry.session.identity.sub;
+        if let Some(ids) = self.by_sub.get_mut(sub) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_sub.remove(sub);
+            }
+        }
+        Some(entry)
+    }
+
+    /// The least recently used session of `sub`.
+    fn least_recent_of(&self, sub: &str) -> Option<String> {
+        let ids = self.by_sub.get(sub)?;
+        ids.iter().min_by_key(|id| self.by_id.get(*id).map_or(0, |e| e.used)).cloned()
+    }
+}
+
+impl MemoryStore {
+    /// A store of at most `capacity` sessions, each living at most `lifetime`, at most 10
+    /// per user (see [`MemoryStore::with_sessions_per_user`]).
+    pub fn new(capacity: usize, lifetime: Duration) -> Self {
+        Self {
+            entries: Mutex::new(Entries::default()),
+            capacity: capacity.max(1),
+            per_user: DEFAULT_SESSIONS_PER_USER,
+            lifetime,
+        }
+    }
+
+    /// At most `limit` sessions per user (at least 1); a new sign-in beyond it ends that
+    /// user's least recently used session.
+    pub fn with_sessions_per_user(mut self, limit: usize) -> Self {
+        self.per_user = limit.max(1);
+        self
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Entries> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn expired(&self, entry: &Entry) -> bool {
+        entry.created.elapsed() > self.lifetime
+    }
+
+    fn remove_where(&self, matches: impl Fn(&Session) -> bool) -> usize {
+        let mut entries = self.lock();
+        let ids: Vec<String> = entries
+            .by_id
+            .iter()
+            .filter(|(_, e)| matches(&e.session))
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.iter().filter(|id| entries.remove(id).is_some()).count()
+    }
+}
+
+impl Default for MemoryStore {
+    /// 10 000 sessions of at most 10 hours (Keycloak's default SSO max lifespan), at most
+    /// 10 per user.
+    fn default() -> Self {
+        Self::new(DEFAULT_CAPACITY, DEFAULT_LIFETIME)
+    }
+}
+
+#[rocket::async_trait]
+impl SessionStore for MemoryStore {
+    async fn get(&self, id: &str) -> Option<Session> {
+        let mut entries = self.lock();
+        let entry = entries.by_id.get(id)?;
+        if self.expired(entry) {
+            entries.remove(id);
+            return None;
+        }
+        let session = entry.session.clone();
+        entries.touch(id);
+        Some(session)
+    }
+
+    async fn put(&self, id: &str, session: Session) {
+        let mut entries = self.lock();
+        let created = entries.remove(id).map_or_else(Instant::now, |e| e.created);
+        let sub = session.identity.sub.clone();
+        if entries.by_sub.get(&sub).is_some_and(|ids| ids.len() >= self.per_user)
+            && let Some(oldest) = entries.least_recent_of(&sub)
+        {
+            log::info!("session limit of {sub} reached: their least recently used one ends");
+            entries.remove(&oldest);
+        }
+        if entries.by_id.len() >= self.capacity {
+            let expired: Vec<String> = entries
+                .by_id
+                .iter()
+                .filter(|(_, e)| self.expired(e))
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in expired {
+                entries.remove(&id);
+            }
+        }
+        while entries.by_id.len() >= self.capacity {
+            let Some((_, lru)) = entries.by_use.pop_first() else { break };
+            log::warn!(
+                "session store full ({}): the least recently used session ends",
+                self.capacity
+            );
+            entries.remove(&lru);
+        }
+        entries.insert(id, created, session);
+    }
+
+    async fn update(&self, id: &str, session: Session) -> bool {
+        let mut entries = self.lock();
+        let Some(old) = entries.remove(id) else { return false };
+        if self.expired(&old) {
+            return false;
+        }
+        entries.insert(id, old.created, session);
+        true
+    }
+
+    async fn remove(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
+    async fn remove_by_sid(&self, sid: &str) -> usize {
+        self.remove_where(|s| s.identity.sid.as_deref() == Some(sid))
+    }
+
+    async fn remove_by_sub(&self, sub: &str) -> usize {
+        let mut entries = self.lock();
+        let ids: Vec<String> =
+            entries.by_sub.get(sub).map(|ids| ids.iter().cloned().collect()).unwrap_or_default();
+        ids.iter().filter(|id| entries.remove(id).is_some()).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::record::test_session as session;
+
+    #[rocket::async_test]
+    async fn store_is_bounded() {
+        let store = MemoryStore::new(2, Duration::from_secs(60));
+        store.put("a", session("u1", "s1")).await;
+        store.put("b", session("u2", "s2")).await;
+        store.put("c", session("u3", "s3")).await;
+        assert!(store.get("a").await.is_none());
+        assert!(store.get("b").await.is_some() && store.get("c").await.is_some());
+    }
+
+    #[rocket::async_test]
+    async fn eviction_is_by_last_use_not_by_creation() {
+        let store = MemoryStore::new(2, Duration::from_secs(60));
+        store.put("a", session("u1", "s1")).await;
+        store.put("b", session("u2", "s2")).await;
+        assert!(store.get("a").await.is_some()); // a is used again: b is now the idlest
+        store.put("c", session("u3", "s3")).await;
+        assert!(store.get("a").await.is_some(), "the active session survives");
+        assert!(store.get("b").await.is_none(), "the idle one went");
+    }
+
+    #[rocket::async_test]
+    async fn one_user_signing_in_again_and_again_evicts_only_their_own_sessions() {
+        let store = MemoryStore::new(4, Duration::from_secs(60)).with_sessions_per_user(2);
+        store.put("bob", session("bob", "s-bob")).await;
+        store.put("carol", session("carol", "s-carol")).await;
+        for i in 0..100 {
+            store.put(&format!("mallory-{i}"), session("mallory", &format!("s-{i}"))).await;
+        }
+        assert!(store.get("bob").await.is_some(), "other users keep their sessions");
+        assert!(store.get("carol").await.is_some());
+        // Mallory keeps her two most recent sessions.
+        assert!(store.get("mallory-99").await.is_some() && store.get("mallory-98").await.is_some());
+        assert!(store.get("mallory-97").await.is_none());
+    }
+
+    #[rocket::async_test]
+    async fn sessions_expire() {
+        let store = MemoryStore::new(10, Duration::from_millis(10));
+        store.put("a", session("u1", "s1")).await;
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(store.get("a").await.is_none());
+    }
+
+    #[rocket::async_test]
+    async fn update_writes_only_a_session_that_still_exists() {
+        let store = MemoryStore::default();
+        store.put("a", session("u1", "s1")).await;
+        assert!(store.update("a", session("u1", "s1")).await);
+        store.remove("a").await;
+        assert!(!store.update("a", session("u1", "s1")).await, "no resurrection");
+        assert!(store.get("a").await.is_none());
+    }
+
+    #[rocket::async_test]
+    async fn remove_by_sid_and_sub_end_every_match() {
+        let store = MemoryStore::default();
+        store.put("a", session("u1", "s1")).await;
+        store.put("b", session("u1", "s1")).await;
+        store.put("c", session("u1", "s2")).await;
+        store.put("d", session("u2", "s3")).await;
+        assert_eq!(store.remove_by_sid("s1").await, 2);
+        assert_eq!(store.remove_by_sub("u1").await, 1);
+        assert!(store.get("c").await.is_none());
+        assert!(store.get("d").await.is_some());
+    }
+}

@@ -1,0 +1,184 @@
+//! The session layer under stress: when a refresh happens, what ends a session and what
+//! does not, a logout racing a refresh, and back-channel logout tokens that name only a
+//! `sid`. (The store's bounds and eviction are unit-tested in `src/session/store.rs`.)
+
+use std::time::Duration;
+
+use rocket::http::{ContentType, Status};
+use rocket::local::asynchronous::Client;
+use rocket_keycloak_testkit::{Idp, Mode, TestKey, access_claims, mint, now, token_response};
+use serde_json::{Value, json};
+
+use crate::flow::sign_in;
+use crate::{get_with_token, spawn_app_with};
+
+/// An app with a 5 s leeway, signed in as alice with an access token that needs a refresh
+/// now (it expires within the leeway); returns the refresh token.
+async fn signed_in_needing_refresh(
+    idp: &Idp,
+    key: &TestKey,
+    exp_from_now: i64,
+) -> (Client, String) {
+    let app = spawn_app_with(idp, json!({"leeway": 5})).await;
+    let mut access = access_claims(idp, "alice", &["user"]);
+    access["exp"] = json!(now() as i64 + exp_from_now);
+    access["iat"] = json!(now() - 300);
+    let refresh = sign_in(&app, idp, key, access).await;
+    (app, refresh)
+}
+
+async fn me_status(app: &Client) -> Status {
+    app.get("/me").dispatch().await.status()
+}
+
+async fn backchannel_logout(app: &Client, key: &TestKey, claims: Value) -> Status {
+    app.post("/backchannel-logout")
+        .header(ContentType::Form)
+        .body(format!("logout_token={}", mint(key, &claims)))
+        .dispatch()
+        .await
+        .status()
+}
+
+fn logout_claims(idp: &Idp, jti: &str) -> Value {
+    json!({
+        "iss": idp.issuer(), "aud": "demo-app", "iat": now(), "exp": now() + 120, "jti": jti,
+        "sub": "sub-alice", "sid": "sid-alice", "typ": "Logout",
+        "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+    })
+}
+
+#[rocket::async_test]
+async fn tokens_that_live_shorter_than_the_leeway_are_not_refreshed_on_every_request() {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    // The default 60 s leeway, and 10 s tokens like Keycloak's `demo-app-short`.
+    let app = spawn_app_with(&idp, json!({})).await;
+    let mut access = access_claims(&idp, "alice", &["user"]);
+    access["iat"] = json!(now());
+    access["exp"] = json!(now() + 10);
+    sign_in(&app, &idp, &key, access).await;
+    let before = idp.token_requests();
+    for _ in 0..3 {
+        assert_eq!(me_status(&app).await, Status::Ok);
+    }
+    assert_eq!(idp.token_requests(), before, "no refresh while most of the lifetime is left");
+}
+
+#[rocket::async_test]
+async fn a_refresh_that_finishes_after_a_logout_does_not_resurrect_the_session() {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    let (app, refresh) = signed_in_needing_refresh(&idp, &key, 1).await;
+    let fresh = mint(&key, &access_claims(&idp, "alice", &["user"]));
+    idp.expect_refresh(&refresh, token_response(&fresh, None, Some(&refresh)));
+    // Keycloak answers the refresh slowly; the back-channel logout lands meanwhile.
+    idp.set_mode(Mode::Delay(Duration::from_millis(1500)));
+    let refreshing = me_status(&app);
+    let logout = async {
+        rocket::tokio::time::sleep(Duration::from_millis(300)).await;
+        backchannel_logout(&app, &key, logout_claims(&idp, "lt-race")).await
+    };
+    let (during, logout) = rocket::tokio::join!(refreshing, logout);
+    assert_eq!(logout, Status::Ok);
+    assert_eq!(idp.token_requests(), 2, "the refresh did reach Keycloak");
+    assert_eq!(during, Status::Unauthorized, "the refresh lost to the logout");
+    idp.set_mode(Mode::Normal);
+    assert_eq!(me_status(&app).await, Status::Unauthorized, "and the session stays ended");
+}
+
+#[rocket::async_test]
+async fn a_refreshed_token_from_a_key_not_yet_published_keeps_the_session() {
+    let (key, next_key) = (TestKey::rsa1(), TestKey::rsa2());
+    let idp = Idp::start(&[&key]).await;
+    let (app, refresh) = signed_in_needing_refresh(&idp, &key, -2).await;
+    // A rotation race: Keycloak signs with a key its JWKS does not list yet.
+    let unpublished = mint(&next_key, &access_claims(&idp, "alice", &["user"]));
+    idp.expect_refresh(&refresh, token_response(&unpublished, None, Some(&refresh)));
+    let response = app.get("/me").dispatch().await;
+    assert_eq!(response.status(), Status::ServiceUnavailable);
+    assert!(response.headers().get_one("Retry-After").is_some());
+    // The session survived: the next refresh that works serves it.
+    let fresh = mint(&key, &access_claims(&idp, "alice", &["user", "admin"]));
+    idp.expect_refresh(&refresh, token_response(&fresh, None, Some(&refresh)));
+    let me: Value = app.get("/me").dispatch().await.into_json().await.unwrap();
+    assert_eq!(me["realm_roles"], json!(["user", "admin"]));
+}
+
+#[rocket::async_test]
+async fn clock_skew_on_the_refreshed_token_keeps_the_session() {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    let (app, refresh) = signed_in_needing_refresh(&idp, &key, -2).await;
+    for (claim, value) in [("iat", now() + 120), ("nbf", now() + 120), ("exp", now() - 60)] {
+        let mut skewed = access_claims(&idp, "alice", &["user"]);
+        skewed[claim] = json!(value);
+        idp.expect_refresh(&refresh, token_response(&mint(&key, &skewed), None, Some(&refresh)));
+        assert_eq!(me_status(&app).await, Status::ServiceUnavailable, "{claim}");
+    }
+    let fresh = mint(&key, &access_claims(&idp, "alice", &["user"]));
+    idp.expect_refresh(&refresh, token_response(&fresh, None, Some(&refresh)));
+    assert_eq!(me_status(&app).await, Status::Ok, "the session survived every skew");
+}
+
+#[rocket::async_test]
+async fn a_forged_refreshed_token_ends_the_session() {
+    let (key, forger) = (TestKey::rsa1(), TestKey::rsa2());
+    let idp = Idp::start(&[&key]).await;
+    let (app, refresh) = signed_in_needing_refresh(&idp, &key, -2).await;
+    // Signed by another key under the published kid: a permanent refusal.
+    let header = json!({"alg": "RS256", "kid": key.kid, "typ": "JWT"});
+    let forged = rocket_keycloak_testkit::mint_with_header(
+        &forger,
+        &header,
+        &access_claims(&idp, "alice", &["user"]),
+    );
+    assert_refresh_ends_the_session(&app, &idp, &key, &refresh, &forged).await;
+}
+
+#[rocket::async_test]
+async fn a_refresh_for_another_subject_ends_the_session() {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    let (app, refresh) = signed_in_needing_refresh(&idp, &key, -2).await;
+    let mallory = mint(&key, &access_claims(&idp, "mallory", &["user", "admin"]));
+    assert_refresh_ends_the_session(&app, &idp, &key, &refresh, &mallory).await;
+}
+
+/// A refresh answering `access` ends the session for good: a later good refresh finds none.
+async fn assert_refresh_ends_the_session(
+    app: &Client,
+    idp: &Idp,
+    key: &TestKey,
+    refresh: &str,
+    access: &str,
+) {
+    idp.expect_refresh(refresh, token_response(access, None, Some(refresh)));
+    assert_eq!(me_status(app).await, Status::Unauthorized);
+    let fresh = mint(key, &access_claims(idp, "alice", &["user"]));
+    idp.expect_refresh(refresh, token_response(&fresh, None, Some(refresh)));
+    assert_eq!(me_status(app).await, Status::Unauthorized, "ended for good");
+}
+
+#[rocket::async_test]
+async fn a_logout_token_with_a_sid_and_no_sub_ends_the_session() {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    let app = spawn_app_with(&idp, json!({})).await;
+    sign_in(&app, &idp, &key, access_claims(&idp, "alice", &["user"])).await;
+    let mut claims = logout_claims(&idp, "lt-sid-only");
+    claims.as_object_mut().unwrap().remove("sub");
+    assert_eq!(backchannel_logout(&app, &key, claims).await, Status::Ok);
+    assert_eq!(me_status(&app).await, Status::Unauthorized);
+}
+
+#[rocket::async_test]
+async fn access_tokens_without_sub_are_still_refused() {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    let app = spawn_app_with(&idp, json!({})).await;
+    let mut access = access_claims(&idp, "alice", &["user"]);
+    access.as_object_mut().unwrap().remove("sub");
+    crate::assert_invalid_token(get_with_token(&app, "/secure-data", &mint(&key, &access)).await)
+        .await;
+}
