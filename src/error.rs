@@ -128,7 +128,7 @@ impl From<SessionError> for AuthError {
     fn from(error: SessionError) -> Self {
         match error {
             SessionError::Ended => Self::MissingCredentials,
-            SessionError::Unavailable => Self::Unavailable,
+            SessionError::Unavailable | SessionError::StoreUnavailable => Self::Unavailable,
         }
     }
 }

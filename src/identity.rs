@@ -80,7 +80,7 @@ pub struct Roles {
 }
 
 /// The authenticated caller, as handed to route handlers.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Identity {
     /// Subject (Keycloak user id).
     pub sub: String,

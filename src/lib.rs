@@ -111,7 +111,9 @@ pub use routes::SignIn;
 pub use routes::api::routes as api_routes;
 pub use routes::pages::routes as page_routes;
 pub use security::SecurityHeaders;
-pub use session::{MemoryStore, SESSION_COOKIE, Session, SessionError, SessionStore, Sessions};
+pub use session::{
+    MemoryStore, SESSION_COOKIE, Session, SessionError, SessionStore, Sessions, StoreError,
+};
 
 /// What the benches, the fuzz targets and the tests reach into; not a stable API.
 #[doc(hidden)]

@@ -35,7 +35,7 @@ use crate::clock::unix_now;
 use crate::config::OidcConfig;
 use crate::error::{ErrorBody, ErrorPage, LoginPage};
 use crate::oidc::{FlowError, LogoutTarget, Oidc, SignInClient, VerifyError};
-use crate::session::{self, Sessions};
+use crate::session::{self, SessionError, Sessions};
 
 /// How long a started sign-in may take.
 pub(crate) const LOGIN_STATE_SECONDS: i64 = 600;
@@ -232,11 +232,15 @@ async fn authorize(
             bad("The sign-in could not be completed. Please sign in again.")
         }
     })?;
+    let store_down = |e: SessionError| {
+        log::warn!("authorize: {e}");
+        unavailable("Sign-in is not available right now. Please try again in a moment.")
+    };
     // A new id at every login; any previous session of this browser ends.
     if let Some(old) = session::session_id(cookies) {
-        sessions.end(&old).await;
+        sessions.end(&old).await.map_err(store_down)?;
     }
-    let (id, session) = sessions.create(tokens).await;
+    let (id, session) = sessions.create(tokens).await.map_err(store_down)?;
     log::info!("signed in: sub {} sid {:?}", session.identity.sub, session.identity.sid);
     session::set_session_cookie(cookies, id, oidc.config().secure_cookies());
     Ok(Redirect::to(login.next))
@@ -259,7 +263,11 @@ async fn logout(
     let Some(id) = session::session_id(cookies) else {
         return Ok(Redirect::to(home));
     };
-    let Some(session) = sessions.store().get(&id).await else {
+    let stored = sessions.get(&id).await.map_err(|e| {
+        log::warn!("logout: {e}");
+        unavailable("Signing out is not available right now. Please try again in a moment.")
+    })?;
+    let Some(session) = stored else {
         session::clear_session_cookie(cookies);
         return Ok(Redirect::to(home));
     };
@@ -267,7 +275,10 @@ async fn logout(
         log::warn!("logout without a valid CSRF token refused");
         return Err(ErrorPage::new(Status::Forbidden, "The logout request was not valid."));
     }
-    sessions.end(&id).await;
+    sessions.end(&id).await.map_err(|e| {
+        log::warn!("logout: {e}");
+        unavailable("Signing out is not available right now. Please try again in a moment.")
+    })?;
     session::clear_session_cookie(cookies);
     let config = oidc.config();
     let Some(end_session) = oidc.metadata().and_then(|m| m.end_session_endpoint.clone()) else {
@@ -306,13 +317,23 @@ async fn backchannel_logout(
         Err(VerifyError::Rejected(e)) => return refuse(format!("{e:?}")),
         Err(e) => return refuse(e.to_string()),
     };
-    if !sessions.first_use_of_logout_token(&logout.jti, logout.accepted_until) {
+    let store_down = |e: SessionError| {
+        log::warn!("back-channel logout not done: {e}");
+        let body = ErrorBody::new("temporarily_unavailable", "The session store is not reachable");
+        (Status::ServiceUnavailable, Json(body))
+    };
+    if !sessions
+        .first_use_of_logout_token(&logout.jti, logout.accepted_until)
+        .await
+        .map_err(store_down)?
+    {
         return refuse("replayed logout token".into());
     }
     let ended = match &logout.target {
-        LogoutTarget::KeycloakSession(sid) => sessions.store().remove_by_sid(sid).await,
-        LogoutTarget::Subject(sub) => sessions.store().remove_by_sub(sub).await,
-    };
+        LogoutTarget::KeycloakSession(sid) => sessions.end_by_sid(sid).await,
+        LogoutTarget::Subject(sub) => sessions.end_by_sub(sub).await,
+    }
+    .map_err(store_down)?;
     log::info!(
         "back-channel logout: sub {} {:?}: {ended} session(s) ended",
         logout.sub,

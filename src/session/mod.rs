@@ -47,7 +47,7 @@ use crate::oidc::{Oidc, SignInClient, Tokens};
 mod record;
 mod store;
 
-pub use record::Session;
+pub use record::{Session, StoreError};
 pub use store::{MemoryStore, SessionStore};
 
 /// Name of the session cookie.
@@ -61,6 +61,8 @@ pub enum SessionError {
     Ended,
     /// The access token expired and Keycloak could not be reached to refresh it.
     Unavailable,
+    /// The session store could not be reached.
+    StoreUnavailable,
 }
 
 impl std::fmt::Display for SessionError {
@@ -68,11 +70,19 @@ impl std::fmt::Display for SessionError {
         f.write_str(match self {
             Self::Ended => "no current session",
             Self::Unavailable => "the session's tokens could not be refreshed",
+            Self::StoreUnavailable => "the session store is not reachable",
         })
     }
 }
 
 impl std::error::Error for SessionError {}
+
+impl From<StoreError> for SessionError {
+    fn from(error: StoreError) -> Self {
+        log::warn!("{error}");
+        Self::StoreUnavailable
+    }
+}
 
 /// A fresh random identifier (256 bits, base64url).
 pub fn random_id() -> String {
@@ -99,7 +109,8 @@ pub(crate) fn clear_session_cookie(cookies: &CookieJar<'_>) {
     cookies.remove_private(Cookie::build(SESSION_COOKIE).path("/"));
 }
 
-/// Per-session locks so that concurrent requests refresh a session's tokens only once.
+/// Per-process locks so that concurrent requests of one instance refresh a session's tokens
+/// only once (across instances, the store's refresh lock does the same).
 #[derive(Default)]
 pub(crate) struct RefreshLocks(Mutex<HashMap<String, Arc<rocket::tokio::sync::Mutex<()>>>>);
 
@@ -115,12 +126,10 @@ impl RefreshLocks {
     }
 }
 
-/// The session layer as Rocket state: the store, refresh locks, and the logout-token
-/// replay cache.
+/// The session layer as Rocket state: the store and the per-process refresh locks.
 pub struct Sessions {
     store: Arc<dyn SessionStore>,
     locks: RefreshLocks,
-    seen_logout_tokens: Mutex<HashMap<String, u64>>,
 }
 
 impl Default for Sessions {
@@ -129,8 +138,12 @@ impl Default for Sessions {
     }
 }
 
-/// Logout-token ids remembered at most; past it, the one expiring soonest is forgotten.
-pub(crate) const MAX_SEEN_LOGOUT_TOKENS: usize = 10_000;
+/// How long the store's refresh lock lives at most: one token request and one key refetch.
+/// The holder releases it as soon as its refresh ends, so a Keycloak outage holds it for at
+/// most the fetch timeout; the expiry only matters when the holder dies mid-refresh.
+pub(crate) const REFRESH_LOCK_TTL: Duration = Duration::from_secs(12);
+/// How often an instance waiting for another instance's refresh looks again.
+const REFRESH_POLL: Duration = Duration::from_millis(50);
 
 /// How long before its expiry an access token is refreshed: a quarter of its lifetime, and
 /// at most the leeway (see the module doc). Without `iat`, the leeway.
@@ -145,11 +158,7 @@ pub(crate) fn refresh_margin(identity: &Identity, leeway: Duration) -> u64 {
 impl Sessions {
     /// Sessions kept in `store`.
     pub fn new(store: impl SessionStore) -> Self {
-        Self {
-            store: Arc::new(store),
-            locks: RefreshLocks::default(),
-            seen_logout_tokens: Mutex::new(HashMap::new()),
-        }
+        Self { store: Arc::new(store), locks: RefreshLocks::default() }
     }
 
     /// The underlying store.
@@ -158,16 +167,22 @@ impl Sessions {
     }
 
     /// Stores a new session for freshly exchanged tokens under a new random id.
-    pub(crate) async fn create(&self, tokens: Tokens) -> (String, Session) {
+    pub(crate) async fn create(&self, tokens: Tokens) -> Result<(String, Session), SessionError> {
         let session = Session {
             identity: tokens.identity,
             id_token: tokens.id_token,
             refresh_token: tokens.refresh_token,
             csrf_token: random_id(),
+            revision: 0,
         };
         let id = random_id();
-        self.store.put(&id, session.clone()).await;
-        (id, session)
+        self.store.put(&id, session.clone()).await?;
+        Ok((id, session))
+    }
+
+    /// The session `id` as stored, without refreshing it.
+    pub async fn get(&self, id: &str) -> Result<Option<Session>, SessionError> {
+        Ok(self.store.get(id).await?)
     }
 
     /// The session `id`, refreshed first when its access token is about to expire
@@ -176,19 +191,54 @@ impl Sessions {
         let leeway = oidc.config().leeway;
         let fresh =
             |s: &Session| s.access_expires_at() > unix_now() + refresh_margin(&s.identity, leeway);
-        let session = self.store.get(id).await.ok_or(SessionError::Ended)?;
+        let session = self.store.get(id).await?.ok_or(SessionError::Ended)?;
         if fresh(&session) {
             return Ok(session);
         }
-        // One refresh per session: later requests wait here, then find the fresh tokens.
+        // One refresh per session in this process: later requests wait here, then find the
+        // fresh tokens.
         let lock = self.locks.for_session(id);
         let _guard = lock.lock().await;
-        let session = self.store.get(id).await.ok_or(SessionError::Ended)?;
-        if fresh(&session) {
-            return Ok(session);
+        // And one across instances: the store's lock, with a re-read once it is ours.
+        let owner = random_id();
+        let deadline = rocket::tokio::time::Instant::now() + REFRESH_LOCK_TTL;
+        let session = loop {
+            let session = self.store.get(id).await?.ok_or(SessionError::Ended)?;
+            if fresh(&session) {
+                return Ok(session);
+            }
+            if self.store.lock_refresh(id, &owner, REFRESH_LOCK_TTL).await? {
+                match self.store.get(id).await {
+                    Ok(Some(session)) => break session,
+                    other => {
+                        let _ = self.store.unlock_refresh(id, &owner).await;
+                        return Err(other.map_or_else(Into::into, |_| SessionError::Ended));
+                    }
+                }
+            }
+            if rocket::tokio::time::Instant::now() >= deadline {
+                log::warn!("another instance's refresh of this session did not finish in time");
+                return Err(SessionError::Unavailable);
+            }
+            rocket::tokio::time::sleep(REFRESH_POLL).await;
+        };
+        let result =
+            if fresh(&session) { Ok(session) } else { self.refresh(oidc, id, session).await };
+        if let Err(error) = self.store.unlock_refresh(id, &owner).await {
+            log::warn!("refresh lock not released (it expires by itself): {error}");
         }
+        result
+    }
+
+    /// Refreshes `session` (read at its current revision, under the refresh lock).
+    async fn refresh(
+        &self,
+        oidc: &Oidc,
+        id: &str,
+        session: Session,
+    ) -> Result<Session, SessionError> {
         let Some(refresh_token) = session.refresh_token.clone() else {
-            self.store.remove(id).await;
+            self.store.remove(id).await?;
             return Err(SessionError::Ended);
         };
         let refreshed = match SignInClient::new(oidc) {
@@ -200,7 +250,7 @@ impl Sessions {
             Ok(tokens) if tokens.identity.sub != *sub => {
                 // OIDC Core 12.2: a refresh must not change who is signed in.
                 log::warn!("session of {sub} ended: the refreshed token is for another subject");
-                self.store.remove(id).await;
+                self.store.remove(id).await?;
                 Err(SessionError::Ended)
             }
             Ok(tokens) => {
@@ -209,18 +259,26 @@ impl Sessions {
                     id_token: tokens.id_token.or(session.id_token),
                     refresh_token: tokens.refresh_token.or(session.refresh_token),
                     csrf_token: session.csrf_token,
+                    revision: session.revision,
                 };
-                if self.store.update(id, refreshed.clone()).await {
+                if self.store.update(id, refreshed.clone()).await? {
                     log::debug!("session of {} refreshed", refreshed.identity.sub);
                     Ok(refreshed)
                 } else {
-                    log::info!("session of {} ended during its refresh; it stays ended", sub);
+                    log::info!("session of {sub} ended during its refresh; it stays ended");
                     Err(SessionError::Ended)
                 }
             }
             Err(error) if error.ends_session() => {
+                // With refresh-token rotation, a refresh that lost a race with another
+                // instance's (its lock expired) is refused although the session lives on.
+                if let Some(current) = self.store.get(id).await?
+                    && current.revision != session.revision
+                {
+                    return Ok(current);
+                }
                 log::info!("session of {sub} ended: {error}");
-                self.store.remove(id).await;
+                self.store.remove(id).await?;
                 Err(SessionError::Ended)
             }
             Err(error) if session.access_expires_at() > unix_now() => {
@@ -235,30 +293,27 @@ impl Sessions {
     }
 
     /// Ends session `id`.
-    pub async fn end(&self, id: &str) {
-        self.store.remove(id).await;
+    pub async fn end(&self, id: &str) -> Result<(), SessionError> {
+        Ok(self.store.remove(id).await?)
     }
 
-    /// Records a logout token id, remembered until `accepted_until` (Unix seconds: the
-    /// token's `exp` plus the leeway); false if it was seen before (a replay).
-    pub(crate) fn first_use_of_logout_token(&self, jti: &str, accepted_until: u64) -> bool {
-        let mut seen = self.seen_logout_tokens.lock().unwrap_or_else(PoisonError::into_inner);
-        if seen.contains_key(jti) {
-            return false;
-        }
-        if seen.len() >= MAX_SEEN_LOGOUT_TOKENS {
-            let now = unix_now();
-            seen.retain(|_, until| *until >= now);
-        }
-        while seen.len() >= MAX_SEEN_LOGOUT_TOKENS {
-            // Forgetting the id that expires soonest risks one more end of the same
-            // sessions; refusing this logout would keep sessions alive.
-            let soonest = seen.iter().min_by_key(|(_, until)| **until).map(|(k, _)| k.clone());
-            let Some(soonest) = soonest else { break };
-            seen.remove(&soonest);
-        }
-        seen.insert(jti.to_owned(), accepted_until);
-        true
+    /// Ends every session of a Keycloak session (`sid`); returns how many.
+    pub async fn end_by_sid(&self, sid: &str) -> Result<usize, SessionError> {
+        Ok(self.store.remove_by_sid(sid).await?)
+    }
+
+    /// Ends every session of a subject; returns how many.
+    pub async fn end_by_sub(&self, sub: &str) -> Result<usize, SessionError> {
+        Ok(self.store.remove_by_sub(sub).await?)
+    }
+
+    /// Records a logout token id until `accepted_until`; false if it was seen before.
+    pub(crate) async fn first_use_of_logout_token(
+        &self,
+        jti: &str,
+        accepted_until: u64,
+    ) -> Result<bool, SessionError> {
+        Ok(self.store.first_use_of_logout_token(jti, accepted_until).await?)
     }
 }
 
@@ -281,20 +336,5 @@ mod tests {
         assert_eq!(refresh_margin(&identity(Some(1000), 1300), leeway), 60);
         assert_eq!(refresh_margin(&identity(None, 1300), leeway), 60);
         assert_eq!(refresh_margin(&identity(Some(2000), 1000), leeway), 0);
-    }
-
-    #[test]
-    fn a_full_logout_replay_cache_forgets_rather_than_refuses() {
-        let sessions = Sessions::default();
-        let live = unix_now() + 3600;
-        for i in 0..MAX_SEEN_LOGOUT_TOKENS {
-            assert!(sessions.first_use_of_logout_token(&format!("jti-{i}"), live + i as u64));
-        }
-        // Full of live ids: a new valid logout token is still honoured.
-        assert!(sessions.first_use_of_logout_token("one-more", live));
-        // The soonest-expiring id was forgotten; the others are still refused as replays.
-        assert!(!sessions.first_use_of_logout_token("one-more", live));
-        assert!(!sessions.first_use_of_logout_token("jti-9999", live));
-        assert!(sessions.first_use_of_logout_token("jti-0", live));
     }
 }

@@ -1,14 +1,19 @@
-//! What a session holds: the record a [`super::SessionStore`] keeps for one signed-in
-//! browser.
+//! What a session holds: the record a session store keeps for one signed-in browser, and
+//! the store's error.
+//!
+//! `revision` makes writes after a refresh a compare-and-set: a store writes a refreshed
+//! session only over the revision it was read at, so a session that ended meanwhile, or
+//! that another instance refreshed first, is never overwritten by a stale refresh.
 
 use std::sync::Arc;
 
 use openidconnect::RefreshToken;
+use serde::{Deserialize, Serialize};
 
 use crate::identity::Identity;
 
 /// What the server keeps for one signed-in browser.
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Session {
     /// Who is signed in (from the validated access token).
     pub identity: Arc<Identity>,
@@ -19,6 +24,34 @@ pub struct Session {
     pub refresh_token: Option<RefreshToken>,
     /// Anti-CSRF token for this session's forms (logout).
     pub csrf_token: String,
+    /// The store's revision of this record (0 for a session not stored yet); a store bumps
+    /// it at every write and refuses an update over another revision.
+    #[serde(skip)]
+    pub revision: u64,
+}
+
+/// A session store could not be reached or answered nonsense. Requests that need a session
+/// get a 503; nobody is signed in or out because of it.
+#[derive(Debug)]
+pub struct StoreError(Box<dyn std::error::Error + Send + Sync>);
+
+impl StoreError {
+    /// Wraps the store's own error.
+    pub fn new(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self(error.into())
+    }
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "session store unavailable: {}", self.0)
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.0.as_ref())
+    }
 }
 
 impl Session {
@@ -59,6 +92,7 @@ pub(crate) fn test_session(sub: &str, sid: &str) -> Session {
         id_token: Some("id-token-secret".into()),
         refresh_token: Some(RefreshToken::new("refresh-token-secret".into())),
         csrf_token: "csrf".into(),
+        revision: 0,
     }
 }
 

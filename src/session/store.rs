@@ -22,30 +22,50 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::record::Session;
+use super::record::{Session, StoreError};
+use crate::clock::unix_now;
 
-/// Storage of sessions by opaque id.
+/// Storage of sessions by opaque id, shared by every request (and, for a shared store,
+/// every app instance).
+///
+/// Every method may fail with a [`StoreError`] (the store is unreachable); the session layer
+/// then answers 503 and changes nothing.
 #[rocket::async_trait]
 pub trait SessionStore: Send + Sync + 'static {
-    /// The session with this id, if it exists and has not expired.
-    async fn get(&self, id: &str) -> Option<Session>;
-    /// Stores a new session under a new id.
-    async fn put(&self, id: &str, session: Session);
-    /// Replaces the session `id` only if it still exists (compare-and-set after a refresh);
-    /// returns whether it was written. A session removed meanwhile must stay removed.
-    async fn update(&self, id: &str, session: Session) -> bool;
+    /// The session with this id, if it exists and has not expired, at its current revision.
+    async fn get(&self, id: &str) -> Result<Option<Session>, StoreError>;
+    /// Stores a new session under a new id (enforcing the store's per-user limit).
+    async fn put(&self, id: &str, session: Session) -> Result<(), StoreError>;
+    /// Replaces the session `id` only if it still exists at `session.revision`
+    /// (compare-and-set after a refresh); returns whether it was written. A session removed
+    /// meanwhile stays removed, and a newer revision wins over this one.
+    async fn update(&self, id: &str, session: Session) -> Result<bool, StoreError>;
     /// Removes one session.
-    async fn remove(&self, id: &str);
+    async fn remove(&self, id: &str) -> Result<(), StoreError>;
     /// Removes every session of this Keycloak session id; returns how many.
-    async fn remove_by_sid(&self, sid: &str) -> usize;
+    async fn remove_by_sid(&self, sid: &str) -> Result<usize, StoreError>;
     /// Removes every session of this subject; returns how many.
-    async fn remove_by_sub(&self, sub: &str) -> usize;
+    async fn remove_by_sub(&self, sub: &str) -> Result<usize, StoreError>;
+    /// Takes the refresh lock of session `id` for `owner`, for at most `ttl`; false if
+    /// someone else holds it. A store serving one process may always say yes: the session
+    /// layer also serializes refreshes within the process.
+    async fn lock_refresh(&self, id: &str, owner: &str, ttl: Duration) -> Result<bool, StoreError>;
+    /// Releases the refresh lock of session `id` if `owner` still holds it.
+    async fn unlock_refresh(&self, id: &str, owner: &str) -> Result<(), StoreError>;
+    /// Records a back-channel logout token id until `accepted_until` (Unix seconds); false
+    /// if it was recorded before (a replay). Bounded by time, never by refusing a logout.
+    async fn first_use_of_logout_token(
+        &self,
+        jti: &str,
+        accepted_until: u64,
+    ) -> Result<bool, StoreError>;
 }
 
 /// The default in-process store: bounded in all and per user, evicting the least recently
 /// used, with an absolute lifetime per session.
 pub struct MemoryStore {
     entries: Mutex<Entries>,
+    seen_logout_tokens: Mutex<HashMap<String, u64>>,
     capacity: usize,
     per_user: usize,
     lifetime: Duration,
@@ -57,6 +77,8 @@ pub(crate) const DEFAULT_CAPACITY: usize = 10_000;
 pub(crate) const DEFAULT_SESSIONS_PER_USER: usize = 10;
 /// Default absolute lifetime: Keycloak's default SSO max lifespan.
 pub(crate) const DEFAULT_LIFETIME: Duration = Duration::from_secs(10 * 3600);
+/// Logout-token ids remembered at most; past it, the one expiring soonest is forgotten.
+pub(crate) const MAX_SEEN_LOGOUT_TOKENS: usize = 10_000;
 
 #[derive(Default)]
 struct Entries {
@@ -122,6 +144,7 @@ impl MemoryStore {
     pub fn new(capacity: usize, lifetime: Duration) -> Self {
         Self {
             entries: Mutex::new(Entries::default()),
+            seen_logout_tokens: Mutex::new(HashMap::new()),
             capacity: capacity.max(1),
             per_user: DEFAULT_SESSIONS_PER_USER,
             lifetime,
@@ -165,19 +188,19 @@ impl Default for MemoryStore {
 
 #[rocket::async_trait]
 impl SessionStore for MemoryStore {
-    async fn get(&self, id: &str) -> Option<Session> {
+    async fn get(&self, id: &str) -> Result<Option<Session>, StoreError> {
         let mut entries = self.lock();
-        let entry = entries.by_id.get(id)?;
+        let Some(entry) = entries.by_id.get(id) else { return Ok(None) };
         if self.expired(entry) {
             entries.remove(id);
-            return None;
+            return Ok(None);
         }
         let session = entry.session.clone();
         entries.touch(id);
-        Some(session)
+        Ok(Some(session))
     }
 
-    async fn put(&self, id: &str, session: Session) {
+    async fn put(&self, id: &str, mut session: Session) -> Result<(), StoreError> {
         let mut entries = self.lock();
         let created = entries.remove(id).map_or_else(Instant::now, |e| e.created);
         let sub = session.identity.sub.clone();
@@ -206,32 +229,70 @@ impl SessionStore for MemoryStore {
             );
             entries.remove(&lru);
         }
+        session.revision = 1;
         entries.insert(id, created, session);
+        Ok(())
     }
 
-    async fn update(&self, id: &str, session: Session) -> bool {
+    async fn update(&self, id: &str, mut session: Session) -> Result<bool, StoreError> {
         let mut entries = self.lock();
-        let Some(old) = entries.remove(id) else { return false };
-        if self.expired(&old) {
-            return false;
+        match entries.by_id.get(id) {
+            Some(old) if !self.expired(old) && old.session.revision == session.revision => {}
+            _ => return Ok(false),
         }
+        let Some(old) = entries.remove(id) else { return Ok(false) };
+        session.revision = old.session.revision + 1;
         entries.insert(id, old.created, session);
-        true
+        Ok(true)
     }
 
-    async fn remove(&self, id: &str) {
+    async fn remove(&self, id: &str) -> Result<(), StoreError> {
         self.lock().remove(id);
+        Ok(())
     }
 
-    async fn remove_by_sid(&self, sid: &str) -> usize {
-        self.remove_where(|s| s.identity.sid.as_deref() == Some(sid))
+    async fn remove_by_sid(&self, sid: &str) -> Result<usize, StoreError> {
+        Ok(self.remove_where(|s| s.identity.sid.as_deref() == Some(sid)))
     }
 
-    async fn remove_by_sub(&self, sub: &str) -> usize {
+    async fn remove_by_sub(&self, sub: &str) -> Result<usize, StoreError> {
         let mut entries = self.lock();
         let ids: Vec<String> =
             entries.by_sub.get(sub).map(|ids| ids.iter().cloned().collect()).unwrap_or_default();
-        ids.iter().filter(|id| entries.remove(id).is_some()).count()
+        Ok(ids.iter().filter(|id| entries.remove(id).is_some()).count())
+    }
+
+    async fn lock_refresh(&self, _: &str, _: &str, _: Duration) -> Result<bool, StoreError> {
+        // One process: the session layer's own per-session lock is the whole story.
+        Ok(true)
+    }
+
+    async fn unlock_refresh(&self, _: &str, _: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn first_use_of_logout_token(
+        &self,
+        jti: &str,
+        accepted_until: u64,
+    ) -> Result<bool, StoreError> {
+        let mut seen = self.seen_logout_tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.contains_key(jti) {
+            return Ok(false);
+        }
+        if seen.len() >= MAX_SEEN_LOGOUT_TOKENS {
+            let now = unix_now();
+            seen.retain(|_, until| *until >= now);
+        }
+        while seen.len() >= MAX_SEEN_LOGOUT_TOKENS {
+            // Forgetting the id that expires soonest risks one more end of the same
+            // sessions; refusing this logout would keep sessions alive.
+            let soonest = seen.iter().min_by_key(|(_, until)| **until).map(|(k, _)| k.clone());
+            let Some(soonest) = soonest else { break };
+            seen.remove(&soonest);
+        }
+        seen.insert(jti.to_owned(), accepted_until);
+        Ok(true)
     }
 }
 
@@ -243,67 +304,92 @@ mod tests {
     #[rocket::async_test]
     async fn store_is_bounded() {
         let store = MemoryStore::new(2, Duration::from_secs(60));
-        store.put("a", session("u1", "s1")).await;
-        store.put("b", session("u2", "s2")).await;
-        store.put("c", session("u3", "s3")).await;
-        assert!(store.get("a").await.is_none());
-        assert!(store.get("b").await.is_some() && store.get("c").await.is_some());
+        store.put("a", session("u1", "s1")).await.unwrap();
+        store.put("b", session("u2", "s2")).await.unwrap();
+        store.put("c", session("u3", "s3")).await.unwrap();
+        assert!(store.get("a").await.unwrap().is_none());
+        assert!(store.get("b").await.unwrap().is_some() && store.get("c").await.unwrap().is_some());
     }
 
     #[rocket::async_test]
     async fn eviction_is_by_last_use_not_by_creation() {
         let store = MemoryStore::new(2, Duration::from_secs(60));
-        store.put("a", session("u1", "s1")).await;
-        store.put("b", session("u2", "s2")).await;
-        assert!(store.get("a").await.is_some()); // a is used again: b is now the idlest
-        store.put("c", session("u3", "s3")).await;
-        assert!(store.get("a").await.is_some(), "the active session survives");
-        assert!(store.get("b").await.is_none(), "the idle one went");
+        store.put("a", session("u1", "s1")).await.unwrap();
+        store.put("b", session("u2", "s2")).await.unwrap();
+        assert!(store.get("a").await.unwrap().is_some()); // a is used again: b is now the idlest
+        store.put("c", session("u3", "s3")).await.unwrap();
+        assert!(store.get("a").await.unwrap().is_some(), "the active session survives");
+        assert!(store.get("b").await.unwrap().is_none(), "the idle one went");
     }
 
     #[rocket::async_test]
     async fn one_user_signing_in_again_and_again_evicts_only_their_own_sessions() {
         let store = MemoryStore::new(4, Duration::from_secs(60)).with_sessions_per_user(2);
-        store.put("bob", session("bob", "s-bob")).await;
-        store.put("carol", session("carol", "s-carol")).await;
+        store.put("bob", session("bob", "s-bob")).await.unwrap();
+        store.put("carol", session("carol", "s-carol")).await.unwrap();
         for i in 0..100 {
-            store.put(&format!("mallory-{i}"), session("mallory", &format!("s-{i}"))).await;
+            store
+                .put(&format!("mallory-{i}"), session("mallory", &format!("s-{i}")))
+                .await
+                .unwrap();
         }
-        assert!(store.get("bob").await.is_some(), "other users keep their sessions");
-        assert!(store.get("carol").await.is_some());
+        assert!(store.get("bob").await.unwrap().is_some(), "other users keep their sessions");
+        assert!(store.get("carol").await.unwrap().is_some());
         // Mallory keeps her two most recent sessions.
-        assert!(store.get("mallory-99").await.is_some() && store.get("mallory-98").await.is_some());
-        assert!(store.get("mallory-97").await.is_none());
+        assert!(
+            store.get("mallory-99").await.unwrap().is_some()
+                && store.get("mallory-98").await.unwrap().is_some()
+        );
+        assert!(store.get("mallory-97").await.unwrap().is_none());
     }
 
     #[rocket::async_test]
     async fn sessions_expire() {
         let store = MemoryStore::new(10, Duration::from_millis(10));
-        store.put("a", session("u1", "s1")).await;
+        store.put("a", session("u1", "s1")).await.unwrap();
         std::thread::sleep(Duration::from_millis(20));
-        assert!(store.get("a").await.is_none());
+        assert!(store.get("a").await.unwrap().is_none());
     }
 
     #[rocket::async_test]
-    async fn update_writes_only_a_session_that_still_exists() {
+    async fn update_is_a_compare_and_set_on_the_revision() {
         let store = MemoryStore::default();
-        store.put("a", session("u1", "s1")).await;
-        assert!(store.update("a", session("u1", "s1")).await);
-        store.remove("a").await;
-        assert!(!store.update("a", session("u1", "s1")).await, "no resurrection");
-        assert!(store.get("a").await.is_none());
+        store.put("a", session("u1", "s1")).await.unwrap();
+        let read = store.get("a").await.unwrap().unwrap();
+        assert!(store.update("a", read.clone()).await.unwrap());
+        assert!(!store.update("a", read.clone()).await.unwrap(), "a stale revision loses");
+        let current = store.get("a").await.unwrap().unwrap();
+        store.remove("a").await.unwrap();
+        assert!(!store.update("a", current).await.unwrap(), "no resurrection");
+        assert!(store.get("a").await.unwrap().is_none());
+    }
+
+    #[rocket::async_test]
+    async fn a_full_logout_replay_cache_forgets_rather_than_refuses() {
+        let store = MemoryStore::default();
+        let live = unix_now() + 3600;
+        for i in 0..MAX_SEEN_LOGOUT_TOKENS {
+            let jti = format!("jti-{i}");
+            assert!(store.first_use_of_logout_token(&jti, live + i as u64).await.unwrap());
+        }
+        // Full of live ids: a new valid logout token is still honoured.
+        assert!(store.first_use_of_logout_token("one-more", live).await.unwrap());
+        // The soonest-expiring id was forgotten; the others are still refused as replays.
+        assert!(!store.first_use_of_logout_token("one-more", live).await.unwrap());
+        assert!(!store.first_use_of_logout_token("jti-9999", live).await.unwrap());
+        assert!(store.first_use_of_logout_token("jti-0", live).await.unwrap());
     }
 
     #[rocket::async_test]
     async fn remove_by_sid_and_sub_end_every_match() {
         let store = MemoryStore::default();
-        store.put("a", session("u1", "s1")).await;
-        store.put("b", session("u1", "s1")).await;
-        store.put("c", session("u1", "s2")).await;
-        store.put("d", session("u2", "s3")).await;
-        assert_eq!(store.remove_by_sid("s1").await, 2);
-        assert_eq!(store.remove_by_sub("u1").await, 1);
-        assert!(store.get("c").await.is_none());
-        assert!(store.get("d").await.is_some());
+        store.put("a", session("u1", "s1")).await.unwrap();
+        store.put("b", session("u1", "s1")).await.unwrap();
+        store.put("c", session("u1", "s2")).await.unwrap();
+        store.put("d", session("u2", "s3")).await.unwrap();
+        assert_eq!(store.remove_by_sid("s1").await.unwrap(), 2);
+        assert_eq!(store.remove_by_sub("u1").await.unwrap(), 1);
+        assert!(store.get("c").await.unwrap().is_none());
+        assert!(store.get("d").await.unwrap().is_some());
     }
 }
