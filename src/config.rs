@@ -40,10 +40,11 @@ struct RawConfig {
     jwks_min_refresh_interval: Option<u64>,
     algorithms: Option<Vec<String>>,
     allowed_azp: Option<Vec<String>>,
+    session_store: Option<String>,
 }
 
 /// Every key of the `oidc` table.
-pub(crate) const KEYS: [&str; 11] = [
+pub(crate) const KEYS: [&str; 12] = [
     "issuer",
     "client_id",
     "client_secret",
@@ -55,6 +56,7 @@ pub(crate) const KEYS: [&str; 11] = [
     "jwks_min_refresh_interval",
     "algorithms",
     "allowed_azp",
+    "session_store",
 ];
 
 /// Checked settings for the Keycloak integration.
@@ -82,6 +84,57 @@ pub struct OidcConfig {
     pub algorithms: Vec<Algorithm>,
     /// If set, access tokens must have been issued to one of these clients (`azp`).
     pub allowed_azp: Option<Vec<String>>,
+    /// Where browser sessions live.
+    pub session_store: SessionStoreConfig,
+}
+
+/// Where browser sessions live (`oidc.session_store`): `memory` (the default: this process
+/// only) or a `redis://` / `rediss://` URL (Redis or Valkey, shared by several instances).
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionStoreConfig {
+    /// In this process ([`crate::MemoryStore`]).
+    Memory,
+    /// In Redis or Valkey at this URL ([`crate::RedisStore`]); it may hold a password.
+    Redis(String),
+}
+
+impl fmt::Debug for SessionStoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Memory => f.write_str("Memory"),
+            Self::Redis(url) => match Url::parse(url) {
+                Ok(mut url) => {
+                    if url.password().is_some() {
+                        let _ = url.set_password(Some("redacted"));
+                    }
+                    write!(f, "Redis({url})")
+                }
+                Err(_) => f.write_str("Redis([unparsable])"),
+            },
+        }
+    }
+}
+
+impl SessionStoreConfig {
+    fn parse(value: Option<String>) -> Result<Self, ConfigError> {
+        let Some(value) = value else { return Ok(Self::Memory) };
+        let bad = || {
+            ConfigError::new(
+                "session_store",
+                "must be `memory` or a redis:// or rediss:// URL, like redis://127.0.0.1:6379/0",
+            )
+        };
+        if value == "memory" {
+            return Ok(Self::Memory);
+        }
+        let url = Url::parse(&value).map_err(|_| bad())?;
+        if !matches!(url.scheme(), "redis" | "rediss") || url.host_str().is_none_or(str::is_empty) {
+            return Err(bad());
+        }
+        redis::Client::open(value.as_str()).map_err(|_| bad())?;
+        Ok(Self::Redis(value))
+    }
 }
 
 /// A client secret that never prints itself.
@@ -117,7 +170,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(key: &str, message: impl Into<String>) -> Self {
         Self { key: format!("{CONFIG_KEY}.{key}"), message: message.into() }
     }
 }
@@ -235,6 +288,7 @@ impl OidcConfig {
                 }
                 other => other,
             },
+            session_store: SessionStoreConfig::parse(raw.session_store)?,
         })
     }
 
@@ -338,6 +392,31 @@ mod tests {
         pairs.push(("leeway", "soon"));
         let error = OidcConfig::from_figment(&figment(&pairs)).unwrap_err();
         assert_eq!(error.key, "oidc.leeway", "{error}");
+    }
+
+    #[test]
+    fn session_store_is_memory_or_a_redis_url() {
+        let with = |value: &str| {
+            let mut pairs = base();
+            pairs.push(("session_store", value));
+            OidcConfig::from_figment(&figment(&pairs))
+        };
+        assert_eq!(
+            OidcConfig::from_figment(&figment(&base())).unwrap().session_store,
+            SessionStoreConfig::Memory
+        );
+        assert_eq!(with("memory").unwrap().session_store, SessionStoreConfig::Memory);
+        for url in ["redis://127.0.0.1:6379/0", "rediss://:pw@cache.internal:6380/2"] {
+            assert_eq!(with(url).unwrap().session_store, SessionStoreConfig::Redis(url.into()));
+        }
+        for bad in ["redis", "http://127.0.0.1:6379", "redis://", "Memory", "redis://h:port/0", ""]
+        {
+            let error = with(bad).unwrap_err();
+            assert_eq!(error.key, "oidc.session_store", "{bad:?}");
+            assert!(error.to_string().contains("OIDC_SESSION_STORE"), "{error}");
+        }
+        let debug = format!("{:?}", with("redis://:hunter2@cache:6379/0").unwrap());
+        assert!(!debug.contains("hunter2"), "{debug}");
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub enum AuthError {
     InsufficientScope(Option<String>),
     /// Keys are not loaded yet (Keycloak unreachable since start).
     Unavailable,
+    /// The session store (Redis) is not reachable: the session may be fine.
+    SessionsUnavailable,
 }
 
 impl AuthError {
@@ -61,7 +63,7 @@ impl AuthError {
             Self::MissingCredentials | Self::InvalidToken(_) => Status::Unauthorized,
             Self::InvalidRequest(_) => Status::BadRequest,
             Self::InsufficientScope(_) => Status::Forbidden,
-            Self::Unavailable => Status::ServiceUnavailable,
+            Self::Unavailable | Self::SessionsUnavailable => Status::ServiceUnavailable,
         }
     }
 
@@ -72,7 +74,7 @@ impl AuthError {
             Self::InvalidRequest(_) => Some("invalid_request"),
             Self::InvalidToken(_) => Some("invalid_token"),
             Self::InsufficientScope(_) => Some("insufficient_scope"),
-            Self::Unavailable => Some("temporarily_unavailable"),
+            Self::Unavailable | Self::SessionsUnavailable => Some("temporarily_unavailable"),
         }
     }
 
@@ -85,6 +87,7 @@ impl AuthError {
             Self::InsufficientScope(None) => "Insufficient permissions".into(),
             Self::InsufficientScope(Some(role)) => format!("The role {role} is required"),
             Self::Unavailable => "The identity provider is not reachable yet".into(),
+            Self::SessionsUnavailable => "Sessions are temporarily unavailable".into(),
         }
     }
 
@@ -105,7 +108,7 @@ impl AuthError {
     fn www_authenticate(&self, realm: &str, description: &str) -> Option<String> {
         let realm = quote(realm);
         match (self, self.code()) {
-            (Self::Unavailable, _) => None,
+            (Self::Unavailable | Self::SessionsUnavailable, _) => None,
             (_, None) => Some(format!("Bearer realm={realm}")),
             (_, Some(code)) => Some(format!(
                 "Bearer realm={realm}, error=\"{code}\", error_description={}",
@@ -128,7 +131,8 @@ impl From<SessionError> for AuthError {
     fn from(error: SessionError) -> Self {
         match error {
             SessionError::Ended => Self::MissingCredentials,
-            SessionError::Unavailable | SessionError::StoreUnavailable => Self::Unavailable,
+            SessionError::Unavailable => Self::Unavailable,
+            SessionError::StoreUnavailable => Self::SessionsUnavailable,
         }
     }
 }
@@ -193,7 +197,7 @@ impl<'r> Responder<'r, 'static> for AuthError {
         if let Some(value) = www_authenticate {
             response.set_header(Header::new("WWW-Authenticate", value));
         }
-        if self == AuthError::Unavailable {
+        if self.status() == Status::ServiceUnavailable {
             response.set_header(Header::new("Retry-After", RETRY_AFTER_SECS.to_string()));
         }
         Ok(response)
@@ -223,6 +227,16 @@ pub(crate) fn wants_html(request: &Request<'_>) -> bool {
 
 impl<'r> Responder<'r, 'static> for ErrorPage {
     fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
+        let mut response = self.respond_as_page_or_json(request)?;
+        if self.status == Status::ServiceUnavailable {
+            response.set_header(Header::new("Retry-After", RETRY_AFTER_SECS.to_string()));
+        }
+        Ok(response)
+    }
+}
+
+impl ErrorPage {
+    fn respond_as_page_or_json(&self, request: &Request<'_>) -> response::Result<'static> {
         if wants_html(request) {
             let title = self.status.reason().unwrap_or("Error");
             let page = rocket_dyn_templates::Template::render(
@@ -243,7 +257,7 @@ impl<'r> Responder<'r, 'static> for ErrorPage {
                 503 => "temporarily_unavailable",
                 _ => "server_error",
             };
-            ErrorBody::new(code, self.message).respond(self.status)
+            ErrorBody::new(code, self.message.clone()).respond(self.status)
         }
     }
 }

@@ -101,7 +101,7 @@ use rocket::figment::Figment;
 use rocket::figment::providers::Env;
 use rocket::{Build, Rocket};
 
-pub use config::{ClientSecret, ConfigError, DEFAULT_ALGORITHMS, OidcConfig};
+pub use config::{ClientSecret, ConfigError, DEFAULT_ALGORITHMS, OidcConfig, SessionStoreConfig};
 pub use error::{AuthError, ErrorBody, ErrorPage, LoginPage, catchers};
 pub use guards::{AuthenticatedUser, MaybeUser, PageUser, RequireRole, Role, RoleKind};
 pub use identity::{Claims, Identity, Roles};
@@ -112,7 +112,8 @@ pub use routes::api::routes as api_routes;
 pub use routes::pages::routes as page_routes;
 pub use security::SecurityHeaders;
 pub use session::{
-    MemoryStore, SESSION_COOKIE, Session, SessionError, SessionStore, Sessions, StoreError,
+    MemoryStore, RedisStore, SESSION_COOKIE, Session, SessionError, SessionStore, Sessions,
+    StoreError,
 };
 
 /// What the benches, the fuzz targets and the tests reach into; not a stable API.
@@ -139,8 +140,15 @@ pub fn rocket() -> Rocket<Build> {
         .map_or(rocket::config::LogLevel::Normal, |c| c.log_level);
     RedactingLogger::new(logging::level_for(level)).install();
     let provided = figment.extract::<rocket::Config>().is_ok_and(|c| c.secret_key.is_provided());
+    // A shared session store needs the same key on every instance: no random fallback then
+    // (the SignIn fairing refuses to start without one and says so).
+    let shared_store = figment
+        .find_value("oidc.session_store")
+        .ok()
+        .and_then(|v| v.into_string())
+        .is_some_and(|store| store != "memory");
     // The debug profile gets Rocket's own generated key; only release needs the fallback.
-    if provided || figment.profile() == rocket::Config::DEBUG_PROFILE {
+    if provided || shared_store || figment.profile() == rocket::Config::DEBUG_PROFILE {
         return rocket_with(figment);
     }
     // Rocket's logger is not up before ignite, hence stderr.

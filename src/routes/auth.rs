@@ -75,7 +75,22 @@ impl Fairing for SignIn {
         if rocket.state::<Sessions>().is_some() {
             return Ok(rocket);
         }
-        Ok(rocket.manage(Sessions::default()))
+        let store = match rocket.state::<Oidc>() {
+            Some(oidc) => Ok(oidc.config().session_store.clone()),
+            None => OidcConfig::from_figment(rocket.figment()).map(|c| c.session_store),
+        };
+        // Rocket keeps its key to itself; the configured value is what every instance shares.
+        let secret = rocket.figment().find_value("secret_key").ok();
+        let sessions = store.and_then(|store| {
+            Sessions::for_config(&store, secret.as_ref().and_then(|v| v.as_str()))
+        });
+        match sessions {
+            Ok(sessions) => Ok(rocket.manage(sessions)),
+            Err(error) => {
+                log::error!("{error}");
+                Err(rocket)
+            }
+        }
     }
 }
 

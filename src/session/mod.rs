@@ -41,13 +41,17 @@ use std::time::Duration;
 use rocket::http::{Cookie, CookieJar, SameSite};
 
 use crate::clock::unix_now;
+use crate::config::{ConfigError, SessionStoreConfig};
 use crate::identity::Identity;
 use crate::oidc::{Oidc, SignInClient, Tokens};
 
 mod record;
+mod redis;
+mod sealed;
 mod store;
 
 pub use record::{Session, StoreError};
+pub use redis::RedisStore;
 pub use store::{MemoryStore, SessionStore};
 
 /// Name of the session cookie.
@@ -156,6 +160,37 @@ pub(crate) fn refresh_margin(identity: &Identity, leeway: Duration) -> u64 {
 }
 
 impl Sessions {
+    /// The session layer `config` asks for (`oidc.session_store`). `secret` is the app's
+    /// configured `secret_key`: a shared store seals its records with keys derived from it,
+    /// so it must be set explicitly, and be the same on every instance.
+    pub fn for_config(
+        config: &SessionStoreConfig,
+        secret: Option<&str>,
+    ) -> Result<Self, ConfigError> {
+        match config {
+            SessionStoreConfig::Memory => Ok(Self::default()),
+            SessionStoreConfig::Redis(url) => {
+                let secret = secret.filter(|s| !s.is_empty()).ok_or_else(|| {
+                    ConfigError::new(
+                        "session_store",
+                        "a Redis session store needs an explicit `secret_key` \
+                         (ROCKET_SECRET_KEY), the same on every instance: it keys the session \
+                         cookie and the encryption of the records",
+                    )
+                })?;
+                let store = RedisStore::open(
+                    url,
+                    secret.as_bytes(),
+                    store::DEFAULT_LIFETIME,
+                    store::DEFAULT_SESSIONS_PER_USER,
+                )
+                .map_err(|e| ConfigError::new("session_store", e.to_string()))?;
+                log::info!("sessions are kept in Redis: {config:?}");
+                Ok(Self::new(store))
+            }
+        }
+    }
+
     /// Sessions kept in `store`.
     pub fn new(store: impl SessionStore) -> Self {
         Self { store: Arc::new(store), locks: RefreshLocks::default() }

@@ -13,6 +13,7 @@ mod flow;
 mod keycloak;
 mod keys;
 mod library;
+mod redis;
 mod sessions;
 
 use std::sync::Arc;
