@@ -6,7 +6,7 @@ use rocket::http::{ContentType, Cookie, Header, Status};
 use rocket_keycloak_testkit::{Idp, TestKey, access_claims, mint, now};
 use serde_json::{Value, json};
 
-use crate::{get_with_token, idp_and_app, query, spawn_app_with};
+use crate::{backchannel, get_with_token, idp_and_app, query, spawn_app_with};
 
 #[rocket::async_test]
 async fn login_redirects_to_the_authorization_endpoint_with_state_nonce_and_pkce() {
@@ -180,15 +180,6 @@ fn logout_claims(idp: &Idp) -> Value {
 
 fn rand_suffix() -> String {
     rocket_keycloak::__private::random_id()
-}
-
-async fn backchannel(app: &rocket::local::asynchronous::Client, token: &str) -> Status {
-    app.post("/backchannel-logout")
-        .header(ContentType::Form)
-        .body(format!("logout_token={token}"))
-        .dispatch()
-        .await
-        .status()
 }
 
 #[rocket::async_test]

@@ -67,6 +67,16 @@ pub async fn get_with_token<'c>(app: &'c Client, path: &str, token: &str) -> Loc
         .await
 }
 
+/// POSTs `logout_token` to `/backchannel-logout`, as Keycloak does.
+pub async fn backchannel(app: &Client, token: &str) -> Status {
+    app.post("/backchannel-logout")
+        .header(rocket::http::ContentType::Form)
+        .body(format!("logout_token={token}"))
+        .dispatch()
+        .await
+        .status()
+}
+
 /// The `WWW-Authenticate` header of a response.
 pub fn www_authenticate(response: &LocalResponse<'_>) -> String {
     response.headers().get_one("WWW-Authenticate").unwrap_or_default().to_owned()

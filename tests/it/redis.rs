@@ -20,7 +20,7 @@ use rocket_keycloak_testkit::{Idp, TestKey, access_claims, mint, now, token_resp
 use serde_json::{Value, json};
 
 use crate::flow::sign_in;
-use crate::{figment_for, get_with_token};
+use crate::{backchannel, figment_for, get_with_token};
 
 /// A base64 secret key shared by the instances of one test.
 const SECRET_KEY: &str = "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=";
@@ -139,24 +139,30 @@ fn logout_token(idp: &Idp, key: &TestKey, jti: &str) -> String {
     )
 }
 
-async fn backchannel(app: &Client, token: &str) -> Status {
-    app.post("/backchannel-logout")
-        .header(ContentType::Form)
-        .body(format!("logout_token={token}"))
-        .dispatch()
-        .await
-        .status()
+/// Redis, the IdP, two instances on that Redis, and alice signed in through the first;
+/// returns her session cookie too.
+async fn two_instances_signed_in(
+    overrides: Value,
+    access: impl FnOnce(&Idp) -> Value,
+) -> (RedisServer, Arc<Idp>, TestKey, Client, Client, Cookie<'static>, String) {
+    let redis = RedisServer::start();
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    let a = instance(&idp, &redis, overrides.clone()).await;
+    let b = instance(&idp, &redis, overrides).await;
+    let refresh = sign_in(&a, &idp, &key, access(&idp)).await;
+    let cookie = session_cookie(&a);
+    (redis, idp, key, a, b, cookie, refresh)
+}
+
+fn alice(idp: &Idp) -> Value {
+    access_claims(idp, "alice", &["user"])
 }
 
 #[rocket::async_test]
 #[ignore = "needs redis-server: run scripts/test"]
 async fn a_session_made_on_one_instance_works_on_the_other() {
-    let redis = RedisServer::start();
-    let key = TestKey::rsa1();
-    let idp = Idp::start(&[&key]).await;
-    let (a, b) = (instance(&idp, &redis, json!({})).await, instance(&idp, &redis, json!({})).await);
-    sign_in(&a, &idp, &key, access_claims(&idp, "alice", &["user"])).await;
-    let cookie = session_cookie(&a);
+    let (redis, idp, _key, _a, b, cookie, _) = two_instances_signed_in(json!({}), alice).await;
     let me: Value = b.get("/me").cookie(cookie.clone()).dispatch().await.into_json().await.unwrap();
     assert_eq!(me["preferred_username"], "alice");
     let hello = b.get("/hello").cookie(cookie.clone()).dispatch().await;
@@ -171,13 +177,8 @@ async fn a_session_made_on_one_instance_works_on_the_other() {
 #[rocket::async_test]
 #[ignore = "needs redis-server: run scripts/test"]
 async fn logouts_on_one_instance_end_the_session_on_the_other() {
-    let redis = RedisServer::start();
-    let key = TestKey::rsa1();
-    let idp = Idp::start(&[&key]).await;
-    let (a, b) = (instance(&idp, &redis, json!({})).await, instance(&idp, &redis, json!({})).await);
+    let (_redis, idp, key, a, b, cookie, _) = two_instances_signed_in(json!({}), alice).await;
     // Back-channel logout delivered to B ends the session made on A.
-    sign_in(&a, &idp, &key, access_claims(&idp, "alice", &["user"])).await;
-    let cookie = session_cookie(&a);
     assert_eq!(me_with(&b, &cookie).await, Status::Ok);
     let token = logout_token(&idp, &key, "lt-shared-1");
     assert_eq!(backchannel(&b, &token).await, Status::Ok);
@@ -234,12 +235,7 @@ async fn concurrent_requests_on_both_instances_refresh_once() {
 #[rocket::async_test]
 #[ignore = "needs redis-server: run scripts/test"]
 async fn redis_down_leaves_bearer_calls_alone_and_sessions_come_back_with_it() {
-    let redis = RedisServer::start();
-    let key = TestKey::rsa1();
-    let idp = Idp::start(&[&key]).await;
-    let app = instance(&idp, &redis, json!({})).await;
-    sign_in(&app, &idp, &key, access_claims(&idp, "alice", &["user"])).await;
-    let cookie = session_cookie(&app);
+    let (redis, idp, key, app, _b, cookie, _) = two_instances_signed_in(json!({}), alice).await;
     assert_eq!(me_with(&app, &cookie).await, Status::Ok);
     let token = mint(&key, &access_claims(&idp, "bob", &["user"]));
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use rocket::http::{ContentType, Status};
+use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 use rocket_keycloak_testkit::{Idp, Mode, TestKey, access_claims, mint, now, token_response};
 use serde_json::{Value, json};
@@ -32,12 +32,7 @@ async fn me_status(app: &Client) -> Status {
 }
 
 async fn backchannel_logout(app: &Client, key: &TestKey, claims: Value) -> Status {
-    app.post("/backchannel-logout")
-        .header(ContentType::Form)
-        .body(format!("logout_token={}", mint(key, &claims)))
-        .dispatch()
-        .await
-        .status()
+    crate::backchannel(app, &mint(key, &claims)).await
 }
 
 fn logout_claims(idp: &Idp, jti: &str) -> Value {
