@@ -298,10 +298,16 @@ impl Sessions {
                 };
                 if self.store.update(id, refreshed.clone()).await? {
                     log::debug!("session of {} refreshed", refreshed.identity.sub);
-                    Ok(refreshed)
-                } else {
-                    log::info!("session of {sub} ended during its refresh; it stays ended");
-                    Err(SessionError::Ended)
+                    return Ok(refreshed);
+                }
+                // Not written: the session ended meanwhile (it stays ended), or another
+                // instance refreshed it first (its result wins).
+                match self.store.get(id).await? {
+                    Some(current) => Ok(current),
+                    None => {
+                        log::info!("session of {sub} ended during its refresh; it stays ended");
+                        Err(SessionError::Ended)
+                    }
                 }
             }
             Err(error) if error.ends_session() => {

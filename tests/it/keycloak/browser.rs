@@ -23,9 +23,15 @@ pub struct RunningApp {
 
 impl RunningApp {
     pub async fn launch(overrides: Value) -> Self {
-        let figment = figment(overrides)
+        Self::launch_on(8000, figment(overrides)).await
+    }
+
+    /// The app with `figment` on 127.0.0.1:`port`, once `/ready` answers.
+    pub async fn launch_on(port: u16, figment: rocket::figment::Figment) -> Self {
+        let app = format!("http://localhost:{port}");
+        let figment = figment
             .merge(("address", "127.0.0.1"))
-            .merge(("port", 8000))
+            .merge(("port", port))
             .merge(("shutdown.ctrlc", false))
             .merge(("shutdown.grace", 1))
             .merge(("shutdown.mitigate", 1));
@@ -34,12 +40,12 @@ impl RunningApp {
         let task = tokio::spawn(rocket.launch());
         let client = reqwest::Client::new();
         for _ in 0..100 {
-            if client.get(format!("{APP}/ready")).send().await.is_ok_and(|r| r.status() == 200) {
+            if client.get(format!("{app}/ready")).send().await.is_ok_and(|r| r.status() == 200) {
                 return Self { shutdown, task };
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("the app did not become ready on {APP}");
+        panic!("the app did not become ready on {app}");
     }
 
     pub async fn stop(self) {
@@ -51,6 +57,7 @@ impl RunningApp {
 /// A cookie-keeping HTTP client that follows redirects itself, so tests can stop anywhere.
 pub struct Browser {
     client: reqwest::Client,
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
 }
 
 /// One page as the browser ended on it.
@@ -62,13 +69,22 @@ pub struct Page {
 
 impl Browser {
     pub fn new() -> Self {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
         let client = reqwest::Client::builder()
-            .cookie_store(true)
+            .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(20))
             .build()
             .unwrap();
-        Self { client }
+        Self { client, jar }
+    }
+
+    /// The value of the cookie `name` the browser would send to `url`.
+    pub fn cookie(&self, url: &str, name: &str) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let header = self.jar.cookies(&url.parse().unwrap())?;
+        let header = header.to_str().ok()?.to_owned();
+        header.split("; ").find_map(|c| c.strip_prefix(&format!("{name}=")).map(str::to_owned))
     }
 
     /// One request, no redirect followed; returns the response.
@@ -197,7 +213,7 @@ async fn me(browser: &Browser) -> Value {
         .unwrap_or_else(|_| panic!("/me: {} {}", page.status, page.body))
 }
 
-fn assert_hello(page: &Page, name: &str) {
+pub fn assert_hello(page: &Page, name: &str) {
     assert_eq!(page.status, 200, "{} {}", page.url, &page.body[..page.body.len().min(2000)]);
     assert!(page.url.ends_with("/hello"), "{}", page.url);
     assert!(page.body.contains("Hello, Secured Rust World! I know who I am!"), "{}", page.body);

@@ -11,6 +11,7 @@
 mod api;
 mod browser;
 mod chromium;
+mod instances;
 
 use std::sync::LazyLock;
 use std::time::Duration;
