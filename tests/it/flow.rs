@@ -1,9 +1,11 @@
 //! The whole authorization-code flow against the in-process IdP's token endpoint: PKCE,
 //! nonce, `azp`, code replay, and the session's refresh (once, and its refusal).
 
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rocket::http::{Header, Status};
+use rocket::http::{ContentType, Header, Status};
 use rocket::local::asynchronous::Client;
 use rocket_keycloak_testkit::{Idp, TestKey, access_claims, id_claims, mint, now, token_response};
 use serde_json::{Value, json};
@@ -12,14 +14,14 @@ use sha2::Digest;
 use crate::{idp_and_app, spawn_app_with};
 
 /// `/login`, then returns (state, nonce, code_challenge).
-async fn start_login(app: &Client, next: &str) -> (String, String, String) {
+pub(crate) async fn start_login(app: &Client, next: &str) -> (String, String, String) {
     let response = app.get(format!("/login?next={next}")).dispatch().await;
     let location = response.headers().get_one("Location").unwrap().to_owned();
     let q = crate::query(&location);
     (q["state"].clone(), q["nonce"].clone(), q["code_challenge"].clone())
 }
 
-async fn callback<'c>(
+pub(crate) async fn callback<'c>(
     app: &'c Client,
     idp: &Idp,
     state: &str,
@@ -33,7 +35,7 @@ async fn callback<'c>(
 }
 
 /// A full sign-in of `user`; returns the refresh token the session holds.
-async fn sign_in(app: &Client, idp: &Idp, key: &TestKey, access: Value) -> String {
+pub(crate) async fn sign_in(app: &Client, idp: &Idp, key: &TestKey, access: Value) -> String {
     let (state, nonce, _) = start_login(app, "/hello").await;
     let refresh = format!("refresh-{}", rocket_keycloak::__private::random_id());
     let id = mint(key, &id_claims(idp, "alice", &nonce));
@@ -41,6 +43,18 @@ async fn sign_in(app: &Client, idp: &Idp, key: &TestKey, access: Value) -> Strin
     let response = callback(app, idp, &state, "code-1").await;
     assert_eq!(response.status(), Status::SeeOther, "{:?}", response.into_string().await);
     refresh
+}
+
+/// An app with a 5 s leeway and Alice signed in with an access token that expires inside
+/// it, so the next request refreshes; returns the refresh token the session holds.
+pub(crate) async fn signed_in_due_for_refresh() -> (Arc<Idp>, TestKey, Client, String) {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    let app = spawn_app_with(&idp, json!({"leeway": 5})).await;
+    let mut short = access_claims(&idp, "alice", &["user"]);
+    short["exp"] = json!(now() + 3); // inside the 5 s leeway: refreshed at once
+    let refresh = sign_in(&app, &idp, &key, short).await;
+    (idp, key, app, refresh)
 }
 
 #[rocket::async_test]
@@ -121,12 +135,7 @@ async fn replayed_code_is_refused() {
 
 #[rocket::async_test]
 async fn expiring_access_token_is_refreshed_once_for_concurrent_requests() {
-    let key = TestKey::rsa1();
-    let idp = Idp::start(&[&key]).await;
-    let app = spawn_app_with(&idp, json!({"leeway": 5})).await;
-    let mut short = access_claims(&idp, "alice", &["user"]);
-    short["exp"] = json!(now() + 3); // inside the 5 s leeway: refreshed at once
-    let refresh = sign_in(&app, &idp, &key, short).await;
+    let (idp, key, app, refresh) = signed_in_due_for_refresh().await;
     let fresh = mint(&key, &access_claims(&idp, "alice", &["user", "admin"]));
     idp.expect_refresh(&refresh, token_response(&fresh, None, Some(&refresh)));
     let before = idp.token_requests();
@@ -143,12 +152,8 @@ async fn expiring_access_token_is_refreshed_once_for_concurrent_requests() {
 
 #[rocket::async_test]
 async fn refused_refresh_ends_the_session_and_sends_the_browser_to_login() {
-    let key = TestKey::rsa1();
-    let idp = Idp::start(&[&key]).await;
-    let app = spawn_app_with(&idp, json!({"leeway": 5})).await;
-    let mut short = access_claims(&idp, "alice", &["user"]);
-    short["exp"] = json!(now() + 3);
-    sign_in(&app, &idp, &key, short).await; // no refresh answer registered: invalid_grant
+    // No refresh answer registered: the IdP answers invalid_grant.
+    let (_idp, _key, app, _refresh) = signed_in_due_for_refresh().await;
     let response = app.get("/hello").header(Header::new("Accept", "text/html")).dispatch().await;
     assert_eq!(response.status(), Status::SeeOther);
     assert_eq!(response.headers().get_one("Location"), Some("/login?next=%2Fhello"));
@@ -162,19 +167,10 @@ async fn logout_ends_the_session_and_goes_to_the_end_session_endpoint() {
     let hello = app.get("/hello").dispatch().await.into_string().await.unwrap();
     let csrf =
         hello.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
-    let forged = app
-        .post("/logout")
-        .header(rocket::http::ContentType::Form)
-        .body("csrf=nope")
-        .dispatch()
-        .await;
+    let forged = app.post("/logout").header(ContentType::Form).body("csrf=nope").dispatch().await;
     assert_eq!(forged.status(), Status::Forbidden);
-    let response = app
-        .post("/logout")
-        .header(rocket::http::ContentType::Form)
-        .body(format!("csrf={csrf}"))
-        .dispatch()
-        .await;
+    let response =
+        app.post("/logout").header(ContentType::Form).body(format!("csrf={csrf}")).dispatch().await;
     assert_eq!(response.status(), Status::SeeOther);
     let location = response.headers().get_one("Location").unwrap();
     assert!(location.starts_with(&format!("{}/protocol/openid-connect/logout?", idp.issuer())));
@@ -195,7 +191,7 @@ async fn backchannel_logout_ends_the_matching_session() {
     });
     let response = app
         .post("/backchannel-logout")
-        .header(rocket::http::ContentType::Form)
+        .header(ContentType::Form)
         .body(format!("logout_token={}", mint(&key, &logout)))
         .dispatch()
         .await;

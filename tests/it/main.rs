@@ -7,6 +7,7 @@
 mod adversarial;
 mod api;
 mod browser;
+mod conformance;
 mod deploy;
 mod faults;
 mod flow;

@@ -1,0 +1,79 @@
+//! OpenID Connect conformance of the sign-in: the ID token's audiences (Core 3.1.3.7) and
+//! the same subject in the ID and access tokens (Core 12.2).
+
+use rocket::http::Status;
+use rocket_keycloak_testkit::{Idp, TestKey, access_claims, id_claims, mint, token_response};
+use serde_json::{Value, json};
+
+use crate::flow::{callback, signed_in_due_for_refresh, start_login};
+use crate::idp_and_app;
+
+/// Signs in with this ID token's claims (changed by `change`); returns the callback's status.
+async fn sign_in_with_id_claims(
+    app: &rocket::local::asynchronous::Client,
+    idp: &Idp,
+    key: &TestKey,
+    change: impl Fn(&mut Value),
+) -> Status {
+    let (state, nonce, _) = start_login(app, "/hello").await;
+    let mut claims = id_claims(idp, "alice", &nonce);
+    change(&mut claims);
+    let access = mint(key, &access_claims(idp, "alice", &["user"]));
+    let code = format!("code-{}", rocket_keycloak::__private::random_id());
+    idp.expect_code(&code, token_response(&access, Some(&mint(key, &claims)), None));
+    let response = callback(app, idp, &state, &code).await;
+    if response.status() != Status::SeeOther {
+        assert!(response.cookies().get("kc_session").is_none(), "no session");
+    }
+    response.status()
+}
+
+#[rocket::async_test]
+async fn id_token_with_an_audience_we_do_not_trust_is_refused_with_or_without_azp() {
+    let (idp, key, app) = idp_and_app().await;
+    let cases = [
+        ("extra audience, azp ours", json!(["demo-app", "other-app"]), Some("demo-app")),
+        ("extra audience, no azp", json!(["demo-app", "other-app"]), None),
+        ("ours listed second", json!(["other-app", "demo-app"]), Some("demo-app")),
+        ("extra audience, azp the other", json!(["demo-app", "other-app"]), Some("other-app")),
+    ];
+    for (case, aud, azp) in cases {
+        let status = sign_in_with_id_claims(&app, &idp, &key, |claims| {
+            claims["aud"] = aud.clone();
+            match azp {
+                Some(azp) => claims["azp"] = json!(azp),
+                None => drop(claims.as_object_mut().unwrap().remove("azp")),
+            }
+        })
+        .await;
+        assert_eq!(status, Status::BadRequest, "{case}");
+    }
+    // Only our client id, as a one-element list and without azp: accepted.
+    let status = sign_in_with_id_claims(&app, &idp, &key, |claims| {
+        claims["aud"] = json!(["demo-app"]);
+        claims.as_object_mut().unwrap().remove("azp");
+    })
+    .await;
+    assert_eq!(status, Status::SeeOther);
+}
+
+#[rocket::async_test]
+async fn id_and_access_token_of_different_subjects_make_no_session() {
+    let (idp, key, app) = idp_and_app().await;
+    let status = sign_in_with_id_claims(&app, &idp, &key, |claims| {
+        claims["sub"] = json!("sub-mallory");
+    })
+    .await;
+    assert_eq!(status, Status::BadRequest);
+    assert_eq!(app.get("/me").dispatch().await.status(), Status::Unauthorized);
+}
+
+#[rocket::async_test]
+async fn refresh_whose_id_token_names_another_subject_ends_the_session() {
+    let (idp, key, app, refresh) = signed_in_due_for_refresh().await;
+    // Alice's access token, but an ID token about Mallory.
+    let access = mint(&key, &access_claims(&idp, "alice", &["user"]));
+    let id = mint(&key, &id_claims(&idp, "mallory", ""));
+    idp.expect_refresh(&refresh, token_response(&access, Some(&id), Some(&refresh)));
+    assert_eq!(app.get("/me").dispatch().await.status(), Status::Unauthorized);
+}
