@@ -12,7 +12,9 @@
 //! - Logout is a POST with the session's CSRF token; it ends the local session first, then
 //!   sends the browser to Keycloak's end-session endpoint with `id_token_hint`, so the
 //!   Keycloak session ends too.
-//! - Back-channel logout answers 200 only for a fully valid, first-seen logout token.
+//! - Back-channel logout answers 200 only for a fully valid, first-seen logout token;
+//!   every answer is `no-store` (§2.8), and a refusal's body never carries the internal
+//!   reason (that goes to the log).
 //! - [`SignIn`] mounts these routes and manages what they need ([`Sessions`], the
 //!   [`LoginPage`] the 401 catcher redirects to), so the key fairing stays free of the
 //!   session layer and an API-only app carries none of it.
@@ -35,6 +37,7 @@ use crate::clock::unix_now;
 use crate::config::OidcConfig;
 use crate::error::{ErrorBody, ErrorPage, LoginPage};
 use crate::oidc::{FlowError, LogoutTarget, Oidc, SignInClient, VerifyError};
+use crate::security::NoStore;
 use crate::session::{self, Sessions};
 
 /// How long a started sign-in may take.
@@ -295,19 +298,32 @@ async fn backchannel_logout(
     form: Option<Form<BackchannelForm<'_>>>,
     oidc: &State<Oidc>,
     sessions: &State<Sessions>,
+) -> NoStore<Result<Json<Value>, (Status, Json<ErrorBody>)>> {
+    NoStore(end_sessions_of_logout_token(form, oidc, sessions).await)
+}
+
+/// The back-channel logout itself. Refusals say what is wrong only in general terms: the
+/// precise reason goes to the log (the caller is Keycloak, and anyone else learns nothing).
+async fn end_sessions_of_logout_token(
+    form: Option<Form<BackchannelForm<'_>>>,
+    oidc: &Oidc,
+    sessions: &Sessions,
 ) -> Result<Json<Value>, (Status, Json<ErrorBody>)> {
-    let refuse = |why: String| {
+    let refuse = |public: &str, why: String| {
         log::warn!("back-channel logout refused: {why}");
-        Err((Status::BadRequest, Json(ErrorBody::new("invalid_request", why))))
+        Err((Status::BadRequest, Json(ErrorBody::new("invalid_request", public))))
     };
-    let Some(form) = form else { return refuse("no logout_token".into()) };
+    const INVALID: &str = "The logout token is not valid.";
+    let Some(form) = form else {
+        return refuse("The request has no logout_token.", "no logout_token".into());
+    };
     let logout = match oidc.validate_logout_token(form.logout_token).await {
         Ok(logout) => logout,
-        Err(VerifyError::Rejected(e)) => return refuse(format!("{e:?}")),
-        Err(e) => return refuse(e.to_string()),
+        Err(VerifyError::Rejected(e)) => return refuse(INVALID, format!("{e:?}")),
+        Err(e) => return refuse(INVALID, e.to_string()),
     };
     if !sessions.first_use_of_logout_token(&logout.jti, logout.expires_at) {
-        return refuse("replayed logout token".into());
+        return refuse(INVALID, "replayed logout token".into());
     }
     let ended = match &logout.target {
         LogoutTarget::KeycloakSession(sid) => sessions.store().remove_by_sid(sid).await,

@@ -1,8 +1,9 @@
-//! OpenID Connect conformance of the sign-in: the ID token's audiences (Core 3.1.3.7) and
-//! the same subject in the ID and access tokens (Core 12.2).
+//! OpenID Connect conformance of the sign-in: the ID token's audiences (Core 3.1.3.7), the
+//! same subject in the ID and access tokens (Core 12.2), and back-channel logout answers
+//! (§2.8).
 
-use rocket::http::Status;
-use rocket_keycloak_testkit::{Idp, TestKey, access_claims, id_claims, mint, token_response};
+use rocket::http::{ContentType, Status};
+use rocket_keycloak_testkit::{Idp, TestKey, access_claims, id_claims, mint, now, token_response};
 use serde_json::{Value, json};
 
 use crate::flow::{callback, signed_in_due_for_refresh, start_login};
@@ -76,4 +77,38 @@ async fn refresh_whose_id_token_names_another_subject_ends_the_session() {
     let id = mint(&key, &id_claims(&idp, "mallory", ""));
     idp.expect_refresh(&refresh, token_response(&access, Some(&id), Some(&refresh)));
     assert_eq!(app.get("/me").dispatch().await.status(), Status::Unauthorized);
+}
+
+#[rocket::async_test]
+async fn backchannel_logout_answers_are_no_store_and_show_no_internal_detail() {
+    let (idp, key, app) = idp_and_app().await;
+    let post = |body: String| {
+        app.post("/backchannel-logout").header(ContentType::Form).body(body).dispatch()
+    };
+    let mut wrong_issuer = json!({
+        "iss": "http://evil/realms/test", "aud": "demo-app", "iat": now(), "exp": now() + 120,
+        "jti": "lt-conformance", "sub": "sub-alice", "typ": "Logout",
+        "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+    });
+    for body in [
+        "logout_token=garbage".to_owned(),
+        format!("logout_token={}", mint(&key, &wrong_issuer)),
+        String::new(),
+    ] {
+        let response = post(body).await;
+        assert_eq!(response.status(), Status::BadRequest);
+        assert_eq!(response.headers().get_one("Cache-Control"), Some("no-store"));
+        let answer: Value = response.into_json().await.unwrap();
+        assert_eq!(answer["error"], "invalid_request");
+        let description = answer["error_description"].as_str().unwrap();
+        assert!(
+            ["The logout token is not valid.", "The request has no logout_token."]
+                .contains(&description),
+            "{description}"
+        );
+    }
+    wrong_issuer["iss"] = json!(idp.issuer());
+    let response = post(format!("logout_token={}", mint(&key, &wrong_issuer))).await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(response.headers().get_one("Cache-Control"), Some("no-store"));
 }
