@@ -8,7 +8,9 @@
 //! - `next` is followed only if it is a local path: it must start with a single `/` and
 //!   contain no backslash or control character, so `//evil.example`, `/\evil` and
 //!   `https://evil` all land on `/hello` (open-redirect defence).
-//! - `iss` on the callback (RFC 9207), when present, must equal the issuer (mix-up defence).
+//! - `iss` on the callback (RFC 9207), when present, must equal the issuer (mix-up defence);
+//!   when the provider's metadata advertises `authorization_response_iss_parameter_supported`
+//!   (Keycloak does), a callback without `iss` is refused (§2.4).
 //! - Logout is a POST with the session's CSRF token; it ends the local session first, then
 //!   sends the browser to Keycloak's end-session endpoint with `id_token_hint`, so the
 //!   Keycloak session ends too.
@@ -203,11 +205,18 @@ async fn authorize(
     if unix_now().saturating_sub(login.started) > LOGIN_STATE_SECONDS as u64 {
         return Err(bad("The sign-in took too long. Please sign in again."));
     }
-    if let Some(iss) = iss
-        && iss != oidc.config().issuer
-    {
-        log::warn!("authorize: iss {iss:?} is not our issuer (mix-up attempt?)");
-        return Err(bad("The sign-in response came from an unexpected identity provider."));
+    let iss_required =
+        oidc.metadata().is_some_and(|m| m.authorization_response_iss_parameter_supported);
+    match iss {
+        Some(iss) if iss != oidc.config().issuer => {
+            log::warn!("authorize: iss {iss:?} is not our issuer (mix-up attempt?)");
+            return Err(bad("The sign-in response came from an unexpected identity provider."));
+        }
+        None if iss_required => {
+            log::warn!("authorize: no iss, but the provider always sends one (mix-up attempt?)");
+            return Err(bad("The sign-in response did not name its identity provider."));
+        }
+        _ => {}
     }
     if let Some(error) = error {
         log::info!("authorize: identity provider answered error={error:?}");
