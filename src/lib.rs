@@ -103,7 +103,9 @@ use rocket::{Build, Rocket};
 
 pub use config::{ClientSecret, ConfigError, DEFAULT_ALGORITHMS, OidcConfig};
 pub use error::{AuthError, ErrorBody, ErrorPage, LoginPage, catchers};
-pub use guards::{AuthenticatedUser, MaybeUser, PageUser, RequireRole, Role, RoleKind};
+pub use guards::{
+    AuthenticatedUser, CSRF_HEADER, MaybeUser, PageUser, RequireRole, Role, RoleKind,
+};
 pub use identity::{Claims, Identity, Roles};
 pub use logging::RedactingLogger;
 pub use oidc::{Oidc, OidcFairing, TokenError, VerifyError};
@@ -170,4 +172,6 @@ pub fn rocket_with(figment: Figment) -> Rocket<Build> {
         .register("/", catchers())
         .mount("/", api_routes())
         .mount("/", page_routes())
+        .mount("/", routes::notes::routes())
+        .manage(routes::notes::Notes::default())
 }

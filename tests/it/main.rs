@@ -8,6 +8,7 @@ mod adversarial;
 mod api;
 mod browser;
 mod conformance;
+mod csrf;
 mod deploy;
 mod faults;
 mod flow;
