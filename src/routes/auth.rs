@@ -7,7 +7,15 @@
 //!   exchanged, whatever the outcome).
 //! - `next` is followed only if it is a local path: it must start with a single `/` and
 //!   contain no backslash or control character, so `//evil.example`, `/\evil` and
-//!   `https://evil` all land on `/hello` (open-redirect defence).
+//!   `https://evil` all land on `/hello` (open-redirect defence). It must also be a URI
+//!   Rocket can redirect to as it is (origin form: no space, quote, `<`, non-ASCII...)
+//!   and at most [`MAX_NEXT_BYTES`] long (it rides in the login cookie); anything else
+//!   lands on `/hello` too, rather than being repaired. It is checked again at the
+//!   callback, and the redirect is built before any session ends, so a bad `next` can
+//!   never cost the browser its new session.
+//! - At the callback, login cookies that cannot be read (another secret key) or whose
+//!   sign-in began too long ago are removed; a fresh one belongs to a sign-in still running
+//!   in another tab and stays.
 //! - `iss` on the callback (RFC 9207), when present, must equal the issuer (mix-up defence);
 //!   when the provider's metadata advertises `authorization_response_iss_parameter_supported`
 //!   (Keycloak does), a callback without `iss` is refused (§2.4).
@@ -45,6 +53,8 @@ use crate::session::{self, Sessions};
 /// How long a started sign-in may take.
 pub(crate) const LOGIN_STATE_SECONDS: i64 = 600;
 const LOGIN_COOKIE_PREFIX: &str = "kc_login_";
+/// The longest `next` followed after sign-in.
+pub(crate) const MAX_NEXT_BYTES: usize = 512;
 
 /// The routes of this module.
 pub(crate) fn routes() -> Vec<Route> {
@@ -118,17 +128,19 @@ impl LoginState {
 
 /// `next` if it is a safe local path, else `/hello`.
 pub fn local_path_or_default(next: Option<&str>) -> String {
-    match next {
-        Some(path)
-            if path.starts_with('/')
-                && !path.starts_with("//")
-                && !path.contains('\\')
-                && !path.chars().any(|c| c.is_control()) =>
-        {
-            path.to_owned()
-        }
-        _ => uri!(pages::hello).to_string(),
+    next.and_then(local_path).map_or_else(|| uri!(pages::hello).to_string(), |p| p.to_string())
+}
+
+/// `next` as a local URI this app can redirect to, if it is one.
+fn local_path(next: &str) -> Option<Origin<'static>> {
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(|c| c.is_control());
+    if !local || next.len() > MAX_NEXT_BYTES {
+        return None;
     }
+    Origin::parse_owned(next.to_owned()).ok()
 }
 
 /// A sign-in that cannot start or finish because Keycloak is not there.
@@ -202,6 +214,7 @@ async fn authorize(
         })?;
     // Single use: gone before anything else can fail.
     cookies.remove_private(Cookie::build(cookie_name).path(callback_path()));
+    remove_stale_login_cookies(cookies);
     if unix_now().saturating_sub(login.started) > LOGIN_STATE_SECONDS as u64 {
         return Err(bad("The sign-in took too long. Please sign in again."));
     }
@@ -244,6 +257,8 @@ async fn authorize(
             bad("The sign-in could not be completed. Please sign in again.")
         }
     })?;
+    // Built before anything changes, so the sign-in cannot fail after the old session ended.
+    let next = local_path(&login.next).unwrap_or_else(|| uri!(pages::hello));
     // A new id at every login; any previous session of this browser ends.
     if let Some(old) = session::session_id(cookies) {
         sessions.end(&old).await;
@@ -251,7 +266,24 @@ async fn authorize(
     let (id, session) = sessions.create(tokens).await;
     log::info!("signed in: sub {} sid {:?}", session.identity.sub, session.identity.sid);
     session::set_session_cookie(cookies, id, oidc.config().secure_cookies());
-    Ok(Redirect::to(login.next))
+    Ok(Redirect::to(next))
+}
+
+/// Removes the login cookies this browser sent that no sign-in can use any more: those
+/// that cannot be decrypted or decoded, and those older than [`LOGIN_STATE_SECONDS`].
+fn remove_stale_login_cookies(cookies: &CookieJar<'_>) {
+    let stale: Vec<String> = cookies
+        .iter()
+        .filter(|c| c.name().starts_with(LOGIN_COOKIE_PREFIX))
+        .filter(|c| {
+            let state = cookies.get_private(c.name()).and_then(|c| LoginState::decode(c.value()));
+            state.is_none_or(|s| unix_now().saturating_sub(s.started) > LOGIN_STATE_SECONDS as u64)
+        })
+        .map(|c| c.name().to_owned())
+        .collect();
+    for name in stale {
+        cookies.remove_private(Cookie::build(name).path(callback_path()));
+    }
 }
 
 /// The logout form.
@@ -359,5 +391,16 @@ mod tests {
             assert_eq!(local_path_or_default(Some(evil)), "/hello", "{evil:?}");
         }
         assert_eq!(local_path_or_default(None), "/hello");
+    }
+
+    #[test]
+    fn next_must_be_a_uri_rocket_can_redirect_to() {
+        let long = format!("/{}", "x".repeat(MAX_NEXT_BYTES));
+        for awkward in ["/a b", "/café", "/\"q\"", "/<script>", "/a#b c", long.as_str()] {
+            assert_eq!(local_path_or_default(Some(awkward)), "/hello", "{awkward:?}");
+        }
+        let longest = format!("/{}", "x".repeat(MAX_NEXT_BYTES - 1));
+        assert_eq!(local_path_or_default(Some(&longest)), longest);
+        assert_eq!(local_path_or_default(Some("/a%20b?c=%C3%A9")), "/a%20b?c=%C3%A9");
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rocket::http::{ContentType, Header, Status};
+use rocket::http::{ContentType, Cookie, Header, Status};
 use rocket::local::asynchronous::Client;
 use rocket_keycloak_testkit::{Idp, TestKey, access_claims, id_claims, mint, now, token_response};
 use serde_json::{Value, json};
@@ -197,4 +197,60 @@ async fn backchannel_logout_ends_the_matching_session() {
         .await;
     assert_eq!(response.status(), Status::Ok);
     assert_eq!(app.get("/me").dispatch().await.status(), Status::Unauthorized);
+}
+
+#[rocket::async_test]
+async fn next_values_rocket_cannot_redirect_to_still_sign_in_and_keep_the_session() {
+    let (idp, key, app) = idp_and_app().await;
+    sign_in(&app, &idp, &key, access_claims(&idp, "alice", &["user"])).await;
+    let long = format!("/{}", "x".repeat(3000));
+    // Query-decoded by /login: a space, non-ASCII, a quote, angle brackets; and a path too
+    // long for the login cookie. None is a URI Rocket can redirect to as it is.
+    let awkward = ["/a%20b", "/caf%C3%A9", "/%22quoted%22", "/%3Cscript%3E", long.as_str()];
+    for (i, next) in awkward.into_iter().chain(["/me%3Fx%3D1"]).enumerate() {
+        let (state, nonce, _) = start_login(&app, next).await;
+        let code = format!("next-code-{i}");
+        let access = mint(&key, &access_claims(&idp, "alice", &["user"]));
+        let id = mint(&key, &id_claims(&idp, "alice", &nonce));
+        idp.expect_code(&code, token_response(&access, Some(&id), None));
+        let response = callback(&app, &idp, &state, &code).await;
+        let shown = &next[..next.len().min(20)];
+        assert_eq!(response.status(), Status::SeeOther, "next={shown}");
+        let expected = if next.starts_with("/me") { "/me?x=1" } else { "/hello" };
+        assert_eq!(response.headers().get_one("Location"), Some(expected), "next={shown}");
+        assert!(response.cookies().get("kc_session").is_some(), "a new session, next={shown}");
+        assert_eq!(app.get("/me").dispatch().await.status(), Status::Ok, "next={shown}");
+    }
+}
+
+#[rocket::async_test]
+async fn sign_in_clears_stale_login_cookies() {
+    let (idp, key, app) = idp_and_app().await;
+    let (state, nonce, _) = start_login(&app, "/hello").await;
+    let access = mint(&key, &access_claims(&idp, "alice", &["user"]));
+    let id = mint(&key, &id_claims(&idp, "alice", &nonce));
+    idp.expect_code("c", token_response(&access, Some(&id), None));
+    // One cookie the app cannot decrypt (an old secret key), one from a sign-in begun
+    // long ago, one from a sign-in in another tab that is still running.
+    let expired = json!({"nonce": "n", "verifier": "v", "next": "/hello", "started": 1});
+    let (other_tab, _, _) = start_login(&app, "/me").await;
+    let iss = url::form_urlencoded::byte_serialize(idp.issuer().as_bytes()).collect::<String>();
+    let response = app
+        .get(format!("/authorize?state={state}&code=c&iss={iss}"))
+        .cookie(Cookie::new("kc_login_undecryptable", "garbage"))
+        .private_cookie(Cookie::new("kc_login_expired", expired.to_string()))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::SeeOther);
+    let removed: Vec<String> = response
+        .headers()
+        .get("Set-Cookie")
+        .filter(|c| c.contains("Max-Age=0"))
+        .filter_map(|c| c.split('=').next().map(str::to_owned))
+        .collect();
+    for name in ["kc_login_undecryptable", "kc_login_expired", &format!("kc_login_{state}")] {
+        assert!(removed.iter().any(|r| r == name), "{name} removed: {removed:?}");
+    }
+    let other = format!("kc_login_{other_tab}");
+    assert!(!removed.contains(&other), "the other tab's sign-in goes on: {removed:?}");
 }
