@@ -25,6 +25,8 @@
 //! - Back-channel logout answers 200 only for a fully valid, first-seen logout token;
 //!   every answer is `no-store` (§2.8), and a refusal's body never carries the internal
 //!   reason (that goes to the log).
+//! - [`SignIn`] refuses to launch when Rocket's log would show the callback's `code` and
+//!   `state` (see `logging.rs`).
 //! - [`SignIn`] mounts these routes and manages what they need ([`Sessions`], the
 //!   [`LoginPage`] the 401 catcher redirects to), so the key fairing stays free of the
 //!   session layer and an API-only app carries none of it.
@@ -46,6 +48,7 @@ use super::pages;
 use crate::clock::unix_now;
 use crate::config::OidcConfig;
 use crate::error::{ErrorBody, ErrorPage, LoginPage};
+use crate::logging;
 use crate::oidc::{FlowError, LogoutTarget, Oidc, SignInClient, VerifyError};
 use crate::security::{NoStore, constant_time_eq};
 use crate::session::{self, Sessions};
@@ -66,10 +69,14 @@ pub(crate) fn routes() -> Vec<Route> {
 /// unless the app managed its own before attaching) and the [`LoginPage`] the 401 catcher
 /// sends pages to.
 ///
+/// It refuses to launch when Rocket would log the callback's `code` and `state`: install the
+/// [`RedactingLogger`](crate::RedactingLogger) before building the rocket.
+///
 /// ```no_run
 /// # use rocket::launch;
 /// #[launch]
 /// fn rocket() -> _ {
+///     rocket_keycloak::RedactingLogger::new(log::LevelFilter::Info).install();
 ///     rocket::build()
 ///         .attach(rocket_keycloak::OidcFairing)
 ///         .attach(rocket_keycloak::SignIn)
@@ -86,6 +93,20 @@ impl Fairing for SignIn {
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
+        let logs = rocket
+            .figment()
+            .extract::<rocket::Config>()
+            .map_or(true, |c| c.log_level != rocket::config::LogLevel::Off);
+        if logs && !logging::is_redacted() {
+            log::error!(
+                "rocket_keycloak: Rocket's log would show the sign-in callback's `code` and \
+                 `state`. Call `rocket_keycloak::RedactingLogger::new(level).install()` before \
+                 building the rocket, or set log_level = \"off\" (ROCKET_LOG_LEVEL=off), or, if \
+                 your own logger removes them, call \
+                 `rocket_keycloak::RedactingLogger::trust_installed_logger()`."
+            );
+            return Err(rocket);
+        }
         let rocket = rocket.mount("/", routes()).manage(LoginPage(login_uri));
         if rocket.state::<Sessions>().is_some() {
             return Ok(rocket);
