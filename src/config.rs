@@ -13,6 +13,11 @@
 //!   key-confusion hole; `none` is not even representable.
 //! - `audience` defaults to `client_id`: Keycloak only puts the API into `aud` through an
 //!   Audience mapper, and checking some audience is always safer than checking none.
+//! - `issuer` and `discovery_url` must be https, except for loopback hosts (`localhost`,
+//!   127.0.0.0/8, `::1`: nobody else is on that path) or with `allow_insecure_http = true`:
+//!   the keys come from there, and whoever can change them in transit can sign tokens. The
+//!   opt-in is for a trusted private network (docker-compose's `keycloak` service), and
+//!   `app_url` is not concerned (an http app only loses `Secure` cookies).
 
 use std::fmt;
 use std::time::Duration;
@@ -41,10 +46,11 @@ struct RawConfig {
     algorithms: Option<Vec<String>>,
     allowed_azp: Option<Vec<String>>,
     session_store: Option<String>,
+    allow_insecure_http: Option<bool>,
 }
 
 /// Every key of the `oidc` table.
-pub(crate) const KEYS: [&str; 12] = [
+pub(crate) const KEYS: [&str; 13] = [
     "issuer",
     "client_id",
     "client_secret",
@@ -57,6 +63,7 @@ pub(crate) const KEYS: [&str; 12] = [
     "algorithms",
     "allowed_azp",
     "session_store",
+    "allow_insecure_http",
 ];
 
 /// Checked settings for the Keycloak integration.
@@ -86,6 +93,8 @@ pub struct OidcConfig {
     pub allowed_azp: Option<Vec<String>>,
     /// Where browser sessions live.
     pub session_store: SessionStoreConfig,
+    /// Whether `issuer` and `discovery_url` may be plain http on a non-loopback host.
+    pub allow_insecure_http: bool,
 }
 
 /// Where browser sessions live (`oidc.session_store`): `memory` (the default: this process
@@ -243,6 +252,11 @@ impl OidcConfig {
                 "issuer",
             )?,
         };
+        let allow_insecure_http = raw.allow_insecure_http.unwrap_or(false);
+        if !allow_insecure_http {
+            refuse_plain_http(&issuer_url, "issuer")?;
+            refuse_plain_http(&discovery_url, "discovery_url")?;
+        }
         let seconds = |value: Option<u64>, default: u64, key: &str, min: u64| {
             let value = value.unwrap_or(default);
             if value < min {
@@ -289,6 +303,7 @@ impl OidcConfig {
                 other => other,
             },
             session_store: SessionStoreConfig::parse(raw.session_store)?,
+            allow_insecure_http,
         })
     }
 
@@ -325,6 +340,25 @@ fn parse_url(value: &str, key: &str) -> Result<Url, ConfigError> {
         return Err(ConfigError::new(key, "must be an absolute http(s) URL"));
     }
     Ok(url)
+}
+
+/// Refuses `http://` unless the host is a loopback one.
+fn refuse_plain_http(url: &Url, key: &str) -> Result<(), ConfigError> {
+    let loopback = match url.host() {
+        Some(url::Host::Domain(host)) => host.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if url.scheme() == "https" || loopback {
+        return Ok(());
+    }
+    Err(ConfigError::new(
+        key,
+        "plain http is accepted only for loopback hosts (localhost, 127.0.0.0/8, ::1): anyone \
+         on the path could replace the signing keys. Use https, or, on a trusted private \
+         network only, set oidc.allow_insecure_http = true (OIDC_ALLOW_INSECURE_HTTP=true)",
+    ))
 }
 
 fn parse_algorithm(name: &str) -> Result<Algorithm, ConfigError> {
@@ -445,6 +479,48 @@ mod tests {
         pairs.push(("isuer", "typo"));
         let error = OidcConfig::from_figment(&figment(&pairs)).unwrap_err();
         assert!(error.to_string().contains("isuer"), "{error}");
+    }
+
+    #[test]
+    fn plain_http_is_refused_except_for_loopback_or_with_the_opt_in() {
+        let config = |pairs: &[(&str, &str)]| {
+            let mut f = figment(&[("client_id", "c")]);
+            for (k, v) in pairs {
+                f = f.merge(Serialized::default(&format!("oidc.{k}"), v));
+            }
+            OidcConfig::from_figment(&f)
+        };
+        for issuer in [
+            "http://localhost:8080/realms/demo",
+            "http://LOCALHOST:8080/realms/demo",
+            "http://127.0.0.1:8080/realms/demo",
+            "http://127.8.9.10/realms/demo",
+            "http://[::1]:8080/realms/demo",
+            "https://keycloak.example/realms/demo",
+        ] {
+            assert!(config(&[("issuer", issuer)]).is_ok(), "{issuer}");
+        }
+        for issuer in [
+            "http://keycloak:8080/realms/demo",
+            "http://10.0.0.1/realms/demo",
+            "http://localhost.evil.example/realms/demo",
+            "http://[::2]/realms/demo",
+            "http://128.0.0.1/realms/demo",
+        ] {
+            let error = config(&[("issuer", issuer)]).unwrap_err();
+            assert_eq!(error.key, "oidc.issuer", "{issuer}");
+            assert!(error.to_string().contains("OIDC_ALLOW_INSECURE_HTTP"), "{error}");
+        }
+        let internal = ("discovery_url", "http://keycloak:8080/realms/demo/.well-known/x");
+        let error =
+            config(&[("issuer", "http://localhost:8080/realms/demo"), internal]).unwrap_err();
+        assert_eq!(error.key, "oidc.discovery_url");
+        // The explicit opt-in (docker-compose: the Keycloak service over the internal network).
+        let opted_in =
+            figment(&[("client_id", "c"), ("issuer", "http://keycloak:8080/realms/demo")])
+                .merge(Serialized::default("oidc.discovery_url", internal.1))
+                .merge(Serialized::default("oidc.allow_insecure_http", true));
+        assert!(OidcConfig::from_figment(&opted_in).is_ok());
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! | malformed request | 400 | `Bearer realm=.., error="invalid_request", error_description=..` |
 //! | bad token | 401 | `Bearer realm=.., error="invalid_token", error_description=..` |
 //! | missing role | 403 | `Bearer realm=.., error="insufficient_scope", error_description=..` |
+//! | session request from another site | 403 | `Bearer realm=.., error="invalid_request", error_description=..` |
 //! | keys not loaded | 503 | none; `Retry-After` instead |
 //!
 //! The precise reason is logged at debug level; the token itself never is.
@@ -50,6 +51,9 @@ pub enum AuthError {
     InvalidToken(TokenError),
     /// Authenticated, but without the required role (named, when known).
     InsufficientScope(Option<String>),
+    /// An unsafe method authenticated by the session cookie without a same-origin signal
+    /// or the CSRF header (see the guards). 403: the session itself is fine and stays.
+    CrossSiteRequest,
     /// Keys are not loaded yet (Keycloak unreachable since start).
     Unavailable,
     /// The session store (Redis) is not reachable: the session may be fine.
@@ -62,7 +66,7 @@ impl AuthError {
         match self {
             Self::MissingCredentials | Self::InvalidToken(_) => Status::Unauthorized,
             Self::InvalidRequest(_) => Status::BadRequest,
-            Self::InsufficientScope(_) => Status::Forbidden,
+            Self::InsufficientScope(_) | Self::CrossSiteRequest => Status::Forbidden,
             Self::Unavailable | Self::SessionsUnavailable => Status::ServiceUnavailable,
         }
     }
@@ -71,7 +75,7 @@ impl AuthError {
     pub fn code(&self) -> Option<&'static str> {
         match self {
             Self::MissingCredentials => None,
-            Self::InvalidRequest(_) => Some("invalid_request"),
+            Self::InvalidRequest(_) | Self::CrossSiteRequest => Some("invalid_request"),
             Self::InvalidToken(_) => Some("invalid_token"),
             Self::InsufficientScope(_) => Some("insufficient_scope"),
             Self::Unavailable | Self::SessionsUnavailable => Some("temporarily_unavailable"),
@@ -86,6 +90,9 @@ impl AuthError {
             Self::InvalidToken(why) => why.to_string(),
             Self::InsufficientScope(None) => "Insufficient permissions".into(),
             Self::InsufficientScope(Some(role)) => format!("The role {role} is required"),
+            Self::CrossSiteRequest => "Cross-site request refused: send it from this app's \
+                                       pages or with the X-CSRF-Token header"
+                .into(),
             Self::Unavailable => "The identity provider is not reachable yet".into(),
             Self::SessionsUnavailable => "Sessions are temporarily unavailable".into(),
         }

@@ -12,18 +12,38 @@
 //! browser session can be added as a second source without touching the guards' contract.
 //! A token in the query string (`?access_token=`) is deliberately ignored (RFC 6750 §2.3
 //! leaks tokens into logs and history).
+//!
+//! Cross-site request forgery (decisions): the session cookie is `SameSite=Lax`, which a
+//! *same-site* attacker (a sibling subdomain, a user-content host) passes, and Rocket's
+//! `Json<T>` accepts any content type. So a request with a method other than `GET`, `HEAD`
+//! or `OPTIONS` that the session authenticates must prove it comes from the app itself:
+//! - `Sec-Fetch-Site: same-origin` (`same-site`, `cross-site` and `none` are refused: only
+//!   the first says the app's own page sent it), and/or an `Origin` equal to `app_url`'s
+//!   origin byte for byte; every signal present must agree, one header of each at most;
+//! - or `X-CSRF-Token` equal to the session's CSRF token (constant-time comparison), for
+//!   clients that send neither header.
+//!
+//! With no signal at all the request is refused (safer than trusting an old browser).
+//! The refusal is a 403 ([`AuthError::CrossSiteRequest`]) that leaves the session alone:
+//! a forged request must not be able to sign the victim out. Bearer calls are unaffected;
+//! a browser does not attach that header by itself.
 
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
 
 use rocket::Request;
+use rocket::http::Method;
 use rocket::request::{FromRequest, Outcome};
 
 use crate::error::{AuthError, LoginRedirect};
 use crate::identity::Identity;
 use crate::oidc::Oidc;
+use crate::security::constant_time_eq;
 use crate::session::{self, SessionError, Sessions};
+
+/// The request header that carries the session's CSRF token.
+pub const CSRF_HEADER: &str = "X-CSRF-Token";
 
 /// An authenticated caller. Dereferences to [`Identity`].
 #[derive(Debug, Clone)]
@@ -99,6 +119,21 @@ async fn session_identity(request: &Request<'_>, oidc: &Oidc) -> Result<Arc<Iden
     else {
         return Err(AuthError::MissingCredentials);
     };
+    if !is_safe(request.method()) && !same_origin(request, &oidc.config().app_url) {
+        // The token is compared with the stored session without refreshing it: a forged
+        // request costs no call to Keycloak and changes nothing.
+        let token = only_header(request, CSRF_HEADER).ok().flatten();
+        let stored = match token {
+            Some(_) => sessions.get(&id).await?,
+            None => None,
+        };
+        let proven = token.zip(stored).is_some_and(|(token, session)| {
+            constant_time_eq(token.as_bytes(), session.csrf_token.as_bytes())
+        });
+        if !proven {
+            return Err(AuthError::CrossSiteRequest);
+        }
+    }
     match sessions.current(oidc, &id).await {
         Ok(session) => {
             let identity = session.identity.clone();
@@ -112,6 +147,34 @@ async fn session_identity(request: &Request<'_>, oidc: &Oidc) -> Result<Arc<Iden
             Err(error.into())
         }
     }
+}
+
+/// Methods that change nothing (RFC 9110 §9.2.1); every other method needs a same-origin
+/// proof when a session authenticates it.
+fn is_safe(method: Method) -> bool {
+    matches!(method, Method::Get | Method::Head | Method::Options)
+}
+
+/// Whether the browser says the request comes from the app's own origin: at least one of
+/// `Sec-Fetch-Site` and `Origin`, and each one present says so.
+fn same_origin(request: &Request<'_>, app_url: &url::Url) -> bool {
+    let (Ok(site), Ok(origin)) =
+        (only_header(request, "Sec-Fetch-Site"), only_header(request, "Origin"))
+    else {
+        return false;
+    };
+    if site.is_none() && origin.is_none() {
+        return false;
+    }
+    site.is_none_or(|site| site == "same-origin")
+        && origin.is_none_or(|origin| origin == app_url.origin().ascii_serialization())
+}
+
+/// The value of header `name` if it appears at most once; `Err` if repeated.
+fn only_header<'r>(request: &'r Request<'_>, name: &str) -> Result<Option<&'r str>, ()> {
+    let mut values = request.headers().get(name);
+    let first = values.next();
+    if values.next().is_some() { Err(()) } else { Ok(first) }
 }
 
 /// The anti-CSRF token of the browser session that authenticated this request, if any.

@@ -29,7 +29,8 @@
 //!   keep the tokens server-side and refresh them; the page routes and `templates/` render
 //!   the pages; [`SecurityHeaders`] sets the browser security headers;
 //!   [`RedactingLogger`] keeps credentials out of the log (Rocket's request lines carry the
-//!   callback's `code` and `state`).
+//!   callback's `code` and `state`): [`rocket_with`] installs it, and [`SignIn`] refuses to
+//!   launch in an app that logs without it.
 //! - Accepted tokens are remembered in a verified-token cache, so a signature is verified
 //!   once.
 //!
@@ -73,7 +74,9 @@
 //!
 //! For the browser sign-in too, `.attach(rocket_keycloak::SignIn)`: it mounts `/login`,
 //! `/authorize`, `/logout` and `/backchannel-logout` and brings the session layer; an
-//! API-only app like the one above carries none of it.
+//! API-only app like the one above carries none of it. Call
+//! `RedactingLogger::new(level).install()` before building that rocket: `SignIn` refuses
+//! to launch when Rocket's log would show the callback's `code` and `state`.
 
 // The public surface is chosen below; a `pub` item nobody outside can reach would be a
 // visibility that says more than it means.
@@ -103,7 +106,9 @@ use rocket::{Build, Rocket};
 
 pub use config::{ClientSecret, ConfigError, DEFAULT_ALGORITHMS, OidcConfig, SessionStoreConfig};
 pub use error::{AuthError, ErrorBody, ErrorPage, LoginPage, catchers};
-pub use guards::{AuthenticatedUser, MaybeUser, PageUser, RequireRole, Role, RoleKind};
+pub use guards::{
+    AuthenticatedUser, CSRF_HEADER, MaybeUser, PageUser, RequireRole, Role, RoleKind,
+};
 pub use identity::{Claims, Identity, Roles};
 pub use logging::RedactingLogger;
 pub use oidc::{Oidc, OidcFairing, TokenError, VerifyError};
@@ -135,10 +140,6 @@ pub mod __private {
 /// `ROCKET_SECRET_KEY` for anything real (and for several instances behind one URL).
 pub fn rocket() -> Rocket<Build> {
     let figment = figment();
-    let level = figment
-        .extract::<rocket::Config>()
-        .map_or(rocket::config::LogLevel::Normal, |c| c.log_level);
-    RedactingLogger::new(logging::level_for(level)).install();
     let provided = figment.extract::<rocket::Config>().is_ok_and(|c| c.secret_key.is_provided());
     // A shared session store needs the same key on every instance: no random fallback then
     // (the SignIn fairing refuses to start without one and says so).
@@ -171,7 +172,15 @@ pub fn figment() -> Figment {
 }
 
 /// The demo app with an explicit figment (tests pass their own).
+///
+/// It installs the [`RedactingLogger`] at the figment's `log_level` first, unless the process
+/// already has a logger (one per process: the first one stays).
 pub fn rocket_with(figment: Figment) -> Rocket<Build> {
+    // Before rocket::custom, which installs Rocket's own logger when there is none.
+    let level = figment
+        .extract::<rocket::Config>()
+        .map_or(rocket::config::LogLevel::Normal, |c| c.log_level);
+    RedactingLogger::new(logging::level_for(level)).install();
     rocket::custom(figment)
         .attach(OidcFairing)
         .attach(SignIn)
@@ -180,4 +189,6 @@ pub fn rocket_with(figment: Figment) -> Rocket<Build> {
         .register("/", catchers())
         .mount("/", api_routes())
         .mount("/", page_routes())
+        .mount("/", routes::notes::routes())
+        .manage(routes::notes::Notes::default())
 }

@@ -4,11 +4,21 @@
 //! the authorization `code` and `state` there (`GET /authorize?state=..&code=..`). This
 //! crate itself never logs a token, secret or cookie value; [`RedactingLogger`] also scrubs
 //! the values of credential-carrying parameters from everything else that is logged, so
-//! no level shows them. The demo app installs it; other apps call
-//! [`RedactingLogger::install`] before launching (Rocket then keeps it instead of its own
-//! logger).
+//! no level shows them.
+//!
+//! Decisions (safe by default, or no launch):
+//! - [`crate::rocket_with`] (and so [`crate::rocket`]) installs it before building the
+//!   rocket, at the configured level, unless a logger is already installed.
+//! - An app that builds its own rocket gets Rocket's logger from `rocket::custom`/`build`,
+//!   before any fairing of ours runs, and a process has one logger for good. So the
+//!   sign-in fairing (which brings the callback) refuses to launch when Rocket would log at
+//!   all (`log_level` not `off`) and this logger is not the installed one; the error says
+//!   to call [`RedactingLogger::install`] before building the rocket. An app whose own
+//!   logger already keeps these values out says so with
+//!   [`RedactingLogger::trust_installed_logger`].
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use log::{LevelFilter, Log, Metadata, Record};
 
@@ -70,6 +80,15 @@ fn find_param(text: &str, name: &str) -> Option<usize> {
     None
 }
 
+/// Whether the process logger keeps credentials out: ours is installed, or the app vouched
+/// for its own.
+static REDACTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether log records of this process are redacted (see the module decisions).
+pub(crate) fn is_redacted() -> bool {
+    REDACTED.load(Ordering::Acquire)
+}
+
 /// Writes `LEVEL target: message` to stderr (or a sink), credentials redacted.
 pub struct RedactingLogger {
     level: LevelFilter,
@@ -100,8 +119,21 @@ impl RedactingLogger {
         if installed {
             // `enabled` does the filtering (it lets the launch banner through).
             log::set_max_level(level);
+            REDACTED.store(true, Ordering::Release);
         }
         installed
+    }
+
+    /// Declares that the logger this process installed itself keeps the values of
+    /// credential-carrying parameters (`code`, `state`, ..., see [`RedactingLogger`]) out of
+    /// the log, so `SignIn` launches without this one.
+    ///
+    /// # Security Warning
+    /// Rocket logs every request line with its query string, and the sign-in callback
+    /// carries the authorization `code` and `state` there. Call this only if your logger
+    /// removes them; otherwise install this logger instead.
+    pub fn trust_installed_logger() {
+        REDACTED.store(true, Ordering::Release);
     }
 }
 

@@ -6,9 +6,14 @@
 //!   assets, no framing, forms may post only to this app and to the Keycloak origin,
 //!   because Chromium applies `form-action` to the logout redirect), and
 //!   `Cache-Control: no-store` so pages with personal data are not cached.
+//! - JSON answers that carry identity data (`/me`, `/admin-data`, the notes) and every
+//!   back-channel logout answer (OIDC Back-Channel Logout §2.8) are wrapped in [`NoStore`]
+//!   by their routes, so they are `no-store` even in an app that does not attach
+//!   [`SecurityHeaders`].
 
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::{ContentType, Header};
+use rocket::response::{self, Responder};
 use rocket::{Request, Response};
 
 use crate::oidc::Oidc;
@@ -47,5 +52,35 @@ impl Fairing for SecurityHeaders {
             ));
             response.set_header(Header::new("Cache-Control", "no-store"));
         }
+    }
+}
+
+/// A response no cache may store (`Cache-Control: no-store`): for answers with identity
+/// data.
+#[derive(Debug)]
+pub(crate) struct NoStore<R>(pub(crate) R);
+
+impl<'r, 'o: 'r, R: Responder<'r, 'o>> Responder<'r, 'o> for NoStore<R> {
+    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'o> {
+        let mut response = self.0.respond_to(request)?;
+        response.set_header(Header::new("Cache-Control", "no-store"));
+        Ok(response)
+    }
+}
+
+/// Compares two secrets in time that depends only on their lengths.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 }

@@ -108,3 +108,85 @@ async fn no_token_secret_or_cookie_value_reaches_the_log() {
         }
     }
 }
+
+/// Set in a child process: the name of the test it runs as the child.
+const CHILD: &str = "ROCKET_KEYCLOAK_LOG_CHILD";
+
+/// Whether this process is the child of test `name`.
+fn is_child(name: &str) -> bool {
+    std::env::var(CHILD).is_ok_and(|child| child == name)
+}
+
+/// Runs test `name` of this binary in a fresh process (a logger can be installed once per
+/// process), which must pass; returns everything it printed.
+fn run_in_child(name: &str) -> String {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(CHILD, name)
+        .output()
+        .expect("the test binary runs");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "the child failed:\n{printed}");
+    printed
+}
+
+/// Figment for an app logging at Rocket's default level.
+fn normal_figment(idp: &Idp) -> rocket::figment::Figment {
+    rocket::figment::Figment::from(rocket::Config::debug_default())
+        .merge(("log_level", "normal"))
+        .merge(("cli_colors", false))
+        .merge(("template_dir", concat!(env!("CARGO_MANIFEST_DIR"), "/templates")))
+        .merge((
+            "oidc",
+            json!({"issuer": idp.issuer(), "client_id": "demo-app", "client_secret": "s"}),
+        ))
+}
+
+#[rocket::async_test]
+async fn rocket_with_keeps_the_callback_code_out_of_the_log_by_default() {
+    const NAME: &str = "rocket_with_keeps_the_callback_code_out_of_the_log_by_default";
+    if !is_child(NAME) {
+        let printed = run_in_child(NAME);
+        assert!(printed.contains("GET /authorize"), "the request line was logged:\n{printed}");
+        for secret in ["state-that-must-not-leak", "code-that-must-not-leak"] {
+            assert!(!printed.contains(secret), "{secret} reached the log:\n{printed}");
+        }
+        return;
+    }
+    // The child: an app from rocket_with at the default level, nothing installed before.
+    let idp = Idp::start(&[&TestKey::rsa1()]).await;
+    let app = Client::tracked(rocket_keycloak::rocket_with(normal_figment(&idp))).await.unwrap();
+    let response = app
+        .get("/authorize?state=state-that-must-not-leak&code=code-that-must-not-leak")
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::BadRequest);
+}
+
+#[rocket::async_test]
+async fn sign_in_refuses_to_launch_when_the_log_would_show_the_callback_code() {
+    const NAME: &str = "sign_in_refuses_to_launch_when_the_log_would_show_the_callback_code";
+    if !is_child(NAME) {
+        let printed = run_in_child(NAME);
+        assert!(printed.contains("RedactingLogger"), "the error says what to do:\n{printed}");
+        return;
+    }
+    // The child: a library user's own rocket (Rocket installs its logger in rocket::custom).
+    let idp = Idp::start(&[&TestKey::rsa1()]).await;
+    let build = || {
+        rocket::custom(normal_figment(&idp))
+            .attach(rocket_keycloak::OidcFairing)
+            .attach(rocket_keycloak::SignIn)
+            .register("/", rocket_keycloak::catchers())
+    };
+    let Err(error) = Client::tracked(build()).await else { panic!("launch must fail") };
+    // Reading the kind marks the error handled (an unhandled rocket::Error panics on drop).
+    assert!(matches!(error.kind(), rocket::error::ErrorKind::FailedFairings(_)), "{error:?}");
+    // An app whose own logger redacts says so, and launches.
+    rocket_keycloak::RedactingLogger::trust_installed_logger();
+    assert!(Client::tracked(build()).await.is_ok());
+}

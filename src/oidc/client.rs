@@ -11,6 +11,15 @@
 //! one sent. The access token of the response is validated as an access token too; its
 //! claims become the session's identity.
 //!
+//! Decisions:
+//! - The only audience this client trusts is its own client id: an ID token that lists any
+//!   other audience is refused, with or without `azp` (3.1.3.7 step 3). `aud` is read from
+//!   the already verified token's payload here, because nothing else needs it.
+//! - The ID token and the access token of one response must name the same `sub`, at sign-in
+//!   and at every refresh that returns an ID token (Core 12.2): a response that mixes two
+//!   users makes no session. (That a refresh keeps the session's user is the session
+//!   layer's check.)
+//!
 //! The redirect URI is a parameter, not configuration: it is the URL of the callback
 //! route, which only the routes layer knows.
 
@@ -22,6 +31,10 @@ use openidconnect::{
     OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
     RequestTokenError, Scope, TokenResponse, TokenUrl,
 };
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
 
 use super::tokens::{TokenError, TokenKind};
 use super::verify::{Oidc, VerifyError};
@@ -202,9 +215,13 @@ impl<'a> SignInClient<'a> {
             .id_token()
             .map(|t| t.to_string())
             .ok_or_else(|| FlowError::TokenEndpoint("no ID token in the response".into()))?;
-        self.checked_id_token(&id_token, Some(nonce)).await?;
+        let id_claims = self.checked_id_token(&id_token, Some(nonce)).await?;
         let refresh_token = response.refresh_token().cloned();
-        self.checked_tokens(response.access_token().secret(), Some(id_token), refresh_token).await
+        let tokens = self
+            .checked_tokens(response.access_token().secret(), Some(id_token), refresh_token)
+            .await?;
+        same_subject(&id_claims, &tokens)?;
+        Ok(tokens)
     }
 
     /// Uses a refresh token. [`FlowError::InvalidGrant`] means the Keycloak session ended.
@@ -216,11 +233,17 @@ impl<'a> SignInClient<'a> {
             .await
             .map_err(token_error)?;
         let id_token = response.id_token().map(|t| t.to_string());
-        if let Some(id_token) = &id_token {
-            self.checked_id_token(id_token, None).await?;
-        }
+        let id_claims = match &id_token {
+            Some(id_token) => Some(self.checked_id_token(id_token, None).await?),
+            None => None,
+        };
         let refresh_token = response.refresh_token().cloned();
-        self.checked_tokens(response.access_token().secret(), id_token, refresh_token).await
+        let tokens =
+            self.checked_tokens(response.access_token().secret(), id_token, refresh_token).await?;
+        if let Some(id_claims) = &id_claims {
+            same_subject(id_claims, &tokens)?;
+        }
+        Ok(tokens)
     }
 
     async fn checked_tokens(
@@ -248,7 +271,11 @@ impl<'a> SignInClient<'a> {
         if claims.iat.is_none() {
             return Err(bad(TokenError::BadClaim("missing iat".into()).into()));
         }
-        if claims.azp.as_deref().is_some_and(|azp| azp != self.oidc.config().client_id) {
+        let client_id = &self.oidc.config().client_id;
+        if audiences(token).is_none_or(|audiences| audiences.iter().any(|a| a != client_id)) {
+            return Err(bad(TokenError::WrongAudience.into()));
+        }
+        if claims.azp.as_deref().is_some_and(|azp| azp != client_id) {
             return Err(FlowError::AzpMismatch);
         }
         if let Some(nonce) = nonce
@@ -257,6 +284,38 @@ impl<'a> SignInClient<'a> {
             return Err(FlowError::NonceMismatch);
         }
         Ok(claims)
+    }
+}
+
+/// Refuses an ID token and an access token about different users.
+fn same_subject(id_claims: &Claims, tokens: &Tokens) -> Result<(), FlowError> {
+    if id_claims.sub == tokens.identity.sub {
+        return Ok(());
+    }
+    let why = TokenError::BadClaim("sub differs from the access token's".into());
+    Err(FlowError::BadToken(TokenKind::Id, why.into()))
+}
+
+/// `aud` of a JWT: a string or a list of strings (RFC 7519 §4.1.3).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+struct AudienceClaim {
+    aud: Audience,
+}
+
+/// The audiences of a token whose signature was verified; `None` if it has no readable
+/// `aud` (verification requires one, so that does not happen).
+fn audiences(token: &str) -> Option<Vec<String>> {
+    let payload = URL_SAFE_NO_PAD.decode(token.split('.').nth(1)?).ok()?;
+    match serde_json::from_slice::<AudienceClaim>(&payload).ok()?.aud {
+        Audience::One(audience) => Some(vec![audience]),
+        Audience::Many(audiences) => Some(audiences),
     }
 }
 

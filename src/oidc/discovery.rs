@@ -23,6 +23,10 @@ pub(crate) struct ProviderMetadata {
     /// RP-initiated logout, if the provider supports it.
     #[serde(default)]
     pub end_session_endpoint: Option<Url>,
+    /// RFC 9207: the provider puts `iss` in every authorization response, so a response
+    /// without it is refused (§2.4). Keycloak advertises it.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 /// Why a discovery document was refused.
@@ -91,6 +95,17 @@ mod tests {
         let metadata = ProviderMetadata::from_json(doc(issuer).as_bytes(), issuer).unwrap();
         assert!(metadata.jwks_uri.as_str().ends_with("/certs"));
         assert!(metadata.end_session_endpoint.is_none());
+        assert!(!metadata.authorization_response_iss_parameter_supported);
+    }
+
+    #[test]
+    fn the_rfc_9207_flag_is_read() {
+        let issuer = "http://localhost:8080/realms/demo";
+        let mut document: serde_json::Value = serde_json::from_str(&doc(issuer)).unwrap();
+        document["authorization_response_iss_parameter_supported"] = true.into();
+        let metadata =
+            ProviderMetadata::from_json(document.to_string().as_bytes(), issuer).unwrap();
+        assert!(metadata.authorization_response_iss_parameter_supported);
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! JSON routes of the demo app: the guide's `/secure-data`, an admin-only route, `/me`,
 //! and the liveness and readiness probes.
+//!
+//! Answers that carry who the caller is (`/me`, `/admin-data`) are [`NoStore`]: a shared
+//! cache must never hand one user's identity to another.
 
 use rocket::http::Status;
 use rocket::serde::json::{Json, Value, json};
@@ -8,6 +11,7 @@ use rocket::{Route, State, get, routes};
 use crate::guards::{AuthenticatedUser, RequireRole, Role, RoleKind};
 use crate::identity::Identity;
 use crate::oidc::Oidc;
+use crate::security::NoStore;
 
 /// The realm role `admin`.
 pub(crate) struct Admin;
@@ -28,13 +32,13 @@ fn secure_data(_user: &AuthenticatedUser) -> Json<Value> {
 }
 
 #[get("/admin-data")]
-fn admin_data(admin: RequireRole<Admin>) -> Json<Value> {
-    Json(json!({"data": "This is admin data.", "admin": admin.preferred_username}))
+fn admin_data(admin: RequireRole<Admin>) -> NoStore<Json<Value>> {
+    NoStore(Json(json!({"data": "This is admin data.", "admin": admin.preferred_username})))
 }
 
 #[get("/me")]
-fn me(user: &AuthenticatedUser) -> Json<&Identity> {
-    Json(user.identity())
+fn me(user: &AuthenticatedUser) -> NoStore<Json<&Identity>> {
+    NoStore(Json(user.identity()))
 }
 
 #[get("/health")]

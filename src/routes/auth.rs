@@ -7,12 +7,26 @@
 //!   exchanged, whatever the outcome).
 //! - `next` is followed only if it is a local path: it must start with a single `/` and
 //!   contain no backslash or control character, so `//evil.example`, `/\evil` and
-//!   `https://evil` all land on `/hello` (open-redirect defence).
-//! - `iss` on the callback (RFC 9207), when present, must equal the issuer (mix-up defence).
+//!   `https://evil` all land on `/hello` (open-redirect defence). It must also be a URI
+//!   Rocket can redirect to as it is (origin form: no space, quote, `<`, non-ASCII...)
+//!   and at most [`MAX_NEXT_BYTES`] long (it rides in the login cookie); anything else
+//!   lands on `/hello` too, rather than being repaired. It is checked again at the
+//!   callback, and the redirect is built before any session ends, so a bad `next` can
+//!   never cost the browser its new session.
+//! - At the callback, login cookies that cannot be read (another secret key) or whose
+//!   sign-in began too long ago are removed; a fresh one belongs to a sign-in still running
+//!   in another tab and stays.
+//! - `iss` on the callback (RFC 9207), when present, must equal the issuer (mix-up defence);
+//!   when the provider's metadata advertises `authorization_response_iss_parameter_supported`
+//!   (Keycloak does), a callback without `iss` is refused (§2.4).
 //! - Logout is a POST with the session's CSRF token; it ends the local session first, then
 //!   sends the browser to Keycloak's end-session endpoint with `id_token_hint`, so the
 //!   Keycloak session ends too.
-//! - Back-channel logout answers 200 only for a fully valid, first-seen logout token.
+//! - Back-channel logout answers 200 only for a fully valid, first-seen logout token;
+//!   every answer is `no-store` (§2.8), and a refusal's body never carries the internal
+//!   reason (that goes to the log).
+//! - [`SignIn`] refuses to launch when Rocket's log would show the callback's `code` and
+//!   `state` (see `logging.rs`).
 //! - [`SignIn`] mounts these routes and manages what they need ([`Sessions`], the
 //!   [`LoginPage`] the 401 catcher redirects to), so the key fairing stays free of the
 //!   session layer and an API-only app carries none of it.
@@ -34,12 +48,16 @@ use super::pages;
 use crate::clock::unix_now;
 use crate::config::OidcConfig;
 use crate::error::{ErrorBody, ErrorPage, LoginPage};
+use crate::logging;
 use crate::oidc::{FlowError, LogoutTarget, Oidc, SignInClient, VerifyError};
+use crate::security::{NoStore, constant_time_eq};
 use crate::session::{self, SessionError, Sessions};
 
 /// How long a started sign-in may take.
 pub(crate) const LOGIN_STATE_SECONDS: i64 = 600;
 const LOGIN_COOKIE_PREFIX: &str = "kc_login_";
+/// The longest `next` followed after sign-in.
+pub(crate) const MAX_NEXT_BYTES: usize = 512;
 
 /// The routes of this module.
 pub(crate) fn routes() -> Vec<Route> {
@@ -51,10 +69,14 @@ pub(crate) fn routes() -> Vec<Route> {
 /// unless the app managed its own before attaching) and the [`LoginPage`] the 401 catcher
 /// sends pages to.
 ///
+/// It refuses to launch when Rocket would log the callback's `code` and `state`: install the
+/// [`RedactingLogger`](crate::RedactingLogger) before building the rocket.
+///
 /// ```no_run
 /// # use rocket::launch;
 /// #[launch]
 /// fn rocket() -> _ {
+///     rocket_keycloak::RedactingLogger::new(log::LevelFilter::Info).install();
 ///     rocket::build()
 ///         .attach(rocket_keycloak::OidcFairing)
 ///         .attach(rocket_keycloak::SignIn)
@@ -71,6 +93,20 @@ impl Fairing for SignIn {
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
+        let logs = rocket
+            .figment()
+            .extract::<rocket::Config>()
+            .map_or(true, |c| c.log_level != rocket::config::LogLevel::Off);
+        if logs && !logging::is_redacted() {
+            log::error!(
+                "rocket_keycloak: Rocket's log would show the sign-in callback's `code` and \
+                 `state`. Call `rocket_keycloak::RedactingLogger::new(level).install()` before \
+                 building the rocket, or set log_level = \"off\" (ROCKET_LOG_LEVEL=off), or, if \
+                 your own logger removes them, call \
+                 `rocket_keycloak::RedactingLogger::trust_installed_logger()`."
+            );
+            return Err(rocket);
+        }
         let rocket = rocket.mount("/", routes()).manage(LoginPage(login_uri));
         if rocket.state::<Sessions>().is_some() {
             return Ok(rocket);
@@ -128,17 +164,19 @@ impl LoginState {
 
 /// `next` if it is a safe local path, else `/hello`.
 pub fn local_path_or_default(next: Option<&str>) -> String {
-    match next {
-        Some(path)
-            if path.starts_with('/')
-                && !path.starts_with("//")
-                && !path.contains('\\')
-                && !path.chars().any(|c| c.is_control()) =>
-        {
-            path.to_owned()
-        }
-        _ => uri!(pages::hello).to_string(),
+    next.and_then(local_path).map_or_else(|| uri!(pages::hello).to_string(), |p| p.to_string())
+}
+
+/// `next` as a local URI this app can redirect to, if it is one.
+fn local_path(next: &str) -> Option<Origin<'static>> {
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(|c| c.is_control());
+    if !local || next.len() > MAX_NEXT_BYTES {
+        return None;
     }
+    Origin::parse_owned(next.to_owned()).ok()
 }
 
 /// A sign-in that cannot start or finish because Keycloak is not there.
@@ -212,14 +250,22 @@ async fn authorize(
         })?;
     // Single use: gone before anything else can fail.
     cookies.remove_private(Cookie::build(cookie_name).path(callback_path()));
+    remove_stale_login_cookies(cookies);
     if unix_now().saturating_sub(login.started) > LOGIN_STATE_SECONDS as u64 {
         return Err(bad("The sign-in took too long. Please sign in again."));
     }
-    if let Some(iss) = iss
-        && iss != oidc.config().issuer
-    {
-        log::warn!("authorize: iss {iss:?} is not our issuer (mix-up attempt?)");
-        return Err(bad("The sign-in response came from an unexpected identity provider."));
+    let iss_required =
+        oidc.metadata().is_some_and(|m| m.authorization_response_iss_parameter_supported);
+    match iss {
+        Some(iss) if iss != oidc.config().issuer => {
+            log::warn!("authorize: iss {iss:?} is not our issuer (mix-up attempt?)");
+            return Err(bad("The sign-in response came from an unexpected identity provider."));
+        }
+        None if iss_required => {
+            log::warn!("authorize: no iss, but the provider always sends one (mix-up attempt?)");
+            return Err(bad("The sign-in response did not name its identity provider."));
+        }
+        _ => {}
     }
     if let Some(error) = error {
         log::info!("authorize: identity provider answered error={error:?}");
@@ -247,6 +293,8 @@ async fn authorize(
             bad("The sign-in could not be completed. Please sign in again.")
         }
     })?;
+    // Built before anything changes, so the sign-in cannot fail after the old session ended.
+    let next = local_path(&login.next).unwrap_or_else(|| uri!(pages::hello));
     let store_down = |e: SessionError| {
         log::warn!("authorize: {e}");
         unavailable("Sign-in is not available right now. Please try again in a moment.")
@@ -258,7 +306,24 @@ async fn authorize(
     let (id, session) = sessions.create(tokens).await.map_err(store_down)?;
     log::info!("signed in: sub {} sid {:?}", session.identity.sub, session.identity.sid);
     session::set_session_cookie(cookies, id, oidc.config().secure_cookies());
-    Ok(Redirect::to(login.next))
+    Ok(Redirect::to(next))
+}
+
+/// Removes the login cookies this browser sent that no sign-in can use any more: those
+/// that cannot be decrypted or decoded, and those older than [`LOGIN_STATE_SECONDS`].
+fn remove_stale_login_cookies(cookies: &CookieJar<'_>) {
+    let stale: Vec<String> = cookies
+        .iter()
+        .filter(|c| c.name().starts_with(LOGIN_COOKIE_PREFIX))
+        .filter(|c| {
+            let state = cookies.get_private(c.name()).and_then(|c| LoginState::decode(c.value()));
+            state.is_none_or(|s| unix_now().saturating_sub(s.started) > LOGIN_STATE_SECONDS as u64)
+        })
+        .map(|c| c.name().to_owned())
+        .collect();
+    for name in stale {
+        cookies.remove_private(Cookie::build(name).path(callback_path()));
+    }
 }
 
 /// The logout form.
@@ -321,16 +386,29 @@ async fn backchannel_logout(
     form: Option<Form<BackchannelForm<'_>>>,
     oidc: &State<Oidc>,
     sessions: &State<Sessions>,
+) -> NoStore<Result<Json<Value>, (Status, Json<ErrorBody>)>> {
+    NoStore(end_sessions_of_logout_token(form, oidc, sessions).await)
+}
+
+/// The back-channel logout itself. Refusals say what is wrong only in general terms: the
+/// precise reason goes to the log (the caller is Keycloak, and anyone else learns nothing).
+async fn end_sessions_of_logout_token(
+    form: Option<Form<BackchannelForm<'_>>>,
+    oidc: &Oidc,
+    sessions: &Sessions,
 ) -> Result<Json<Value>, (Status, Json<ErrorBody>)> {
-    let refuse = |why: String| {
+    let refuse = |public: &str, why: String| {
         log::warn!("back-channel logout refused: {why}");
-        Err((Status::BadRequest, Json(ErrorBody::new("invalid_request", why))))
+        Err((Status::BadRequest, Json(ErrorBody::new("invalid_request", public))))
     };
-    let Some(form) = form else { return refuse("no logout_token".into()) };
+    const INVALID: &str = "The logout token is not valid.";
+    let Some(form) = form else {
+        return refuse("The request has no logout_token.", "no logout_token".into());
+    };
     let logout = match oidc.validate_logout_token(form.logout_token).await {
         Ok(logout) => logout,
-        Err(VerifyError::Rejected(e)) => return refuse(format!("{e:?}")),
-        Err(e) => return refuse(e.to_string()),
+        Err(VerifyError::Rejected(e)) => return refuse(INVALID, format!("{e:?}")),
+        Err(e) => return refuse(INVALID, e.to_string()),
     };
     let store_down = |e: SessionError| {
         log::warn!("back-channel logout not done: {e}");
@@ -342,7 +420,7 @@ async fn backchannel_logout(
         .await
         .map_err(store_down)?
     {
-        return refuse("replayed logout token".into());
+        return refuse(INVALID, "replayed logout token".into());
     }
     let ended = match &logout.target {
         LogoutTarget::KeycloakSession(sid) => sessions.end_by_sid(sid).await,
@@ -355,10 +433,6 @@ async fn backchannel_logout(
         logout.target
     );
     Ok(Json(json!({"ended_sessions": ended})))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
@@ -377,9 +451,13 @@ mod tests {
     }
 
     #[test]
-    fn csrf_comparison() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
+    fn next_must_be_a_uri_rocket_can_redirect_to() {
+        let long = format!("/{}", "x".repeat(MAX_NEXT_BYTES));
+        for awkward in ["/a b", "/café", "/\"q\"", "/<script>", "/a#b c", long.as_str()] {
+            assert_eq!(local_path_or_default(Some(awkward)), "/hello", "{awkward:?}");
+        }
+        let longest = format!("/{}", "x".repeat(MAX_NEXT_BYTES - 1));
+        assert_eq!(local_path_or_default(Some(&longest)), longest);
+        assert_eq!(local_path_or_default(Some("/a%20b?c=%C3%A9")), "/a%20b?c=%C3%A9");
     }
 }

@@ -445,3 +445,14 @@ async fn a_refused_token_stays_refused_and_a_near_copy_is_judged_on_its_own() {
     let altered = String::from_utf8(altered).unwrap();
     assert_invalid_token(get_with_token(&app, "/secure-data", &altered).await).await;
 }
+
+#[rocket::async_test]
+async fn answers_with_identity_data_are_not_stored() {
+    let (idp, key, app) = idp_and_app().await;
+    let token = mint(&key, &access_claims(&idp, "alice", &["user", "admin"]));
+    for path in ["/me", "/admin-data", "/notes"] {
+        let response = get_with_token(&app, path, &token).await;
+        assert_eq!(response.status(), Status::Ok, "{path}");
+        assert_eq!(response.headers().get_one("Cache-Control"), Some("no-store"), "{path}");
+    }
+}

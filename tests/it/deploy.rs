@@ -56,6 +56,25 @@ fn browser_and_app_agree_on_the_issuer() {
 }
 
 #[test]
+#[allow(clippy::result_large_err)] // figment::Jail's own error type
+fn the_app_accepts_the_compose_environment() {
+    let compose = compose();
+    let app = &compose["services"]["app"];
+    figment::Jail::expect_with(|jail| {
+        for (key, value) in app["environment"].as_mapping().unwrap() {
+            let key = key.as_str().unwrap();
+            if key.starts_with("OIDC_") {
+                jail.set_env(key, value.as_str().unwrap());
+            }
+        }
+        let config = rocket_keycloak::OidcConfig::from_figment(&rocket_keycloak::figment());
+        // Plain http to the `keycloak` service needs the explicit opt-in, and has it.
+        assert!(config.is_ok(), "{config:?}");
+        Ok(())
+    });
+}
+
+#[test]
 fn dockerfile_copies_what_the_app_reads_at_run_time() {
     let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
     assert!(dockerfile.contains("cargo build --release --locked"));

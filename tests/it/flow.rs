@@ -1,9 +1,11 @@
 //! The whole authorization-code flow against the in-process IdP's token endpoint: PKCE,
 //! nonce, `azp`, code replay, and the session's refresh (once, and its refusal).
 
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rocket::http::{Header, Status};
+use rocket::http::{ContentType, Cookie, Header, Status};
 use rocket::local::asynchronous::Client;
 use rocket_keycloak_testkit::{Idp, TestKey, access_claims, id_claims, mint, now, token_response};
 use serde_json::{Value, json};
@@ -41,6 +43,20 @@ pub(crate) async fn sign_in(app: &Client, idp: &Idp, key: &TestKey, access: Valu
     let response = callback(app, idp, &state, "code-1").await;
     assert_eq!(response.status(), Status::SeeOther, "{:?}", response.into_string().await);
     refresh
+}
+
+/// An app with a 5 s leeway and Alice signed in with an access token that expires inside
+/// it, so the next request refreshes; returns the refresh token the session holds.
+pub(crate) async fn signed_in_due_for_refresh() -> (Arc<Idp>, TestKey, Client, String) {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    let app = spawn_app_with(&idp, json!({"leeway": 5})).await;
+    let mut short = access_claims(&idp, "alice", &["user"]);
+    // A five-minute token with 3 s left, inside the 5 s leeway: refreshed at once.
+    short["iat"] = json!(now() - 300);
+    short["exp"] = json!(now() + 3);
+    let refresh = sign_in(&app, &idp, &key, short).await;
+    (idp, key, app, refresh)
 }
 
 #[rocket::async_test]
@@ -121,14 +137,7 @@ async fn replayed_code_is_refused() {
 
 #[rocket::async_test]
 async fn expiring_access_token_is_refreshed_once_for_concurrent_requests() {
-    let key = TestKey::rsa1();
-    let idp = Idp::start(&[&key]).await;
-    let app = spawn_app_with(&idp, json!({"leeway": 5})).await;
-    let mut short = access_claims(&idp, "alice", &["user"]);
-    // A five-minute token with 3 s left, inside the 5 s leeway: refreshed at once.
-    short["iat"] = json!(now() - 300);
-    short["exp"] = json!(now() + 3);
-    let refresh = sign_in(&app, &idp, &key, short).await;
+    let (idp, key, app, refresh) = signed_in_due_for_refresh().await;
     let fresh = mint(&key, &access_claims(&idp, "alice", &["user", "admin"]));
     idp.expect_refresh(&refresh, token_response(&fresh, None, Some(&refresh)));
     let before = idp.token_requests();
@@ -145,13 +154,8 @@ async fn expiring_access_token_is_refreshed_once_for_concurrent_requests() {
 
 #[rocket::async_test]
 async fn refused_refresh_ends_the_session_and_sends_the_browser_to_login() {
-    let key = TestKey::rsa1();
-    let idp = Idp::start(&[&key]).await;
-    let app = spawn_app_with(&idp, json!({"leeway": 5})).await;
-    let mut short = access_claims(&idp, "alice", &["user"]);
-    short["iat"] = json!(now() - 300);
-    short["exp"] = json!(now() + 3);
-    sign_in(&app, &idp, &key, short).await; // no refresh answer registered: invalid_grant
+    // No refresh answer registered: the IdP answers invalid_grant.
+    let (_idp, _key, app, _refresh) = signed_in_due_for_refresh().await;
     let response = app.get("/hello").header(Header::new("Accept", "text/html")).dispatch().await;
     assert_eq!(response.status(), Status::SeeOther);
     assert_eq!(response.headers().get_one("Location"), Some("/login?next=%2Fhello"));
@@ -165,19 +169,10 @@ async fn logout_ends_the_session_and_goes_to_the_end_session_endpoint() {
     let hello = app.get("/hello").dispatch().await.into_string().await.unwrap();
     let csrf =
         hello.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
-    let forged = app
-        .post("/logout")
-        .header(rocket::http::ContentType::Form)
-        .body("csrf=nope")
-        .dispatch()
-        .await;
+    let forged = app.post("/logout").header(ContentType::Form).body("csrf=nope").dispatch().await;
     assert_eq!(forged.status(), Status::Forbidden);
-    let response = app
-        .post("/logout")
-        .header(rocket::http::ContentType::Form)
-        .body(format!("csrf={csrf}"))
-        .dispatch()
-        .await;
+    let response =
+        app.post("/logout").header(ContentType::Form).body(format!("csrf={csrf}")).dispatch().await;
     assert_eq!(response.status(), Status::SeeOther);
     let location = response.headers().get_one("Location").unwrap();
     assert!(location.starts_with(&format!("{}/protocol/openid-connect/logout?", idp.issuer())));
@@ -198,10 +193,66 @@ async fn backchannel_logout_ends_the_matching_session() {
     });
     let response = app
         .post("/backchannel-logout")
-        .header(rocket::http::ContentType::Form)
+        .header(ContentType::Form)
         .body(format!("logout_token={}", mint(&key, &logout)))
         .dispatch()
         .await;
     assert_eq!(response.status(), Status::Ok);
     assert_eq!(app.get("/me").dispatch().await.status(), Status::Unauthorized);
+}
+
+#[rocket::async_test]
+async fn next_values_rocket_cannot_redirect_to_still_sign_in_and_keep_the_session() {
+    let (idp, key, app) = idp_and_app().await;
+    sign_in(&app, &idp, &key, access_claims(&idp, "alice", &["user"])).await;
+    let long = format!("/{}", "x".repeat(3000));
+    // Query-decoded by /login: a space, non-ASCII, a quote, angle brackets; and a path too
+    // long for the login cookie. None is a URI Rocket can redirect to as it is.
+    let awkward = ["/a%20b", "/caf%C3%A9", "/%22quoted%22", "/%3Cscript%3E", long.as_str()];
+    for (i, next) in awkward.into_iter().chain(["/me%3Fx%3D1"]).enumerate() {
+        let (state, nonce, _) = start_login(&app, next).await;
+        let code = format!("next-code-{i}");
+        let access = mint(&key, &access_claims(&idp, "alice", &["user"]));
+        let id = mint(&key, &id_claims(&idp, "alice", &nonce));
+        idp.expect_code(&code, token_response(&access, Some(&id), None));
+        let response = callback(&app, &idp, &state, &code).await;
+        let shown = &next[..next.len().min(20)];
+        assert_eq!(response.status(), Status::SeeOther, "next={shown}");
+        let expected = if next.starts_with("/me") { "/me?x=1" } else { "/hello" };
+        assert_eq!(response.headers().get_one("Location"), Some(expected), "next={shown}");
+        assert!(response.cookies().get("kc_session").is_some(), "a new session, next={shown}");
+        assert_eq!(app.get("/me").dispatch().await.status(), Status::Ok, "next={shown}");
+    }
+}
+
+#[rocket::async_test]
+async fn sign_in_clears_stale_login_cookies() {
+    let (idp, key, app) = idp_and_app().await;
+    let (state, nonce, _) = start_login(&app, "/hello").await;
+    let access = mint(&key, &access_claims(&idp, "alice", &["user"]));
+    let id = mint(&key, &id_claims(&idp, "alice", &nonce));
+    idp.expect_code("c", token_response(&access, Some(&id), None));
+    // One cookie the app cannot decrypt (an old secret key), one from a sign-in begun
+    // long ago, one from a sign-in in another tab that is still running.
+    let expired = json!({"nonce": "n", "verifier": "v", "next": "/hello", "started": 1});
+    let (other_tab, _, _) = start_login(&app, "/me").await;
+    let iss = url::form_urlencoded::byte_serialize(idp.issuer().as_bytes()).collect::<String>();
+    let response = app
+        .get(format!("/authorize?state={state}&code=c&iss={iss}"))
+        .cookie(Cookie::new("kc_login_undecryptable", "garbage"))
+        .private_cookie(Cookie::new("kc_login_expired", expired.to_string()))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::SeeOther);
+    let removed: Vec<String> = response
+        .headers()
+        .get("Set-Cookie")
+        .filter(|c| c.contains("Max-Age=0"))
+        .filter_map(|c| c.split('=').next().map(str::to_owned))
+        .collect();
+    for name in ["kc_login_undecryptable", "kc_login_expired", &format!("kc_login_{state}")] {
+        assert!(removed.iter().any(|r| r == name), "{name} removed: {removed:?}");
+    }
+    let other = format!("kc_login_{other_tab}");
+    assert!(!removed.contains(&other), "the other tab's sign-in goes on: {removed:?}");
 }

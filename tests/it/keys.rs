@@ -234,13 +234,13 @@ async fn environment_overrides_rocket_toml() {
     figment::Jail::expect_with(|jail| {
         jail.create_file(
             "Rocket.toml",
-            "[default.oidc]\nissuer = \"http://a/realms/x\"\nclient_id = \"c\"\n",
+            "[default.oidc]\nissuer = \"https://a/realms/x\"\nclient_id = \"c\"\n",
         )?;
-        jail.set_env("OIDC_ISSUER", "http://b/realms/y");
+        jail.set_env("OIDC_ISSUER", "https://b/realms/y");
         jail.set_env("OIDC_JWKS_REFRESH_INTERVAL", "42");
         let config =
             rocket_keycloak::OidcConfig::from_figment(&rocket_keycloak::figment()).unwrap();
-        assert_eq!(config.issuer, "http://b/realms/y");
+        assert_eq!(config.issuer, "https://b/realms/y");
         assert_eq!(config.client_id, "c");
         assert_eq!(config.jwks_refresh_interval, Duration::from_secs(42));
         assert_eq!(config.realm(), "y");

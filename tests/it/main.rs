@@ -7,6 +7,8 @@
 mod adversarial;
 mod api;
 mod browser;
+mod conformance;
+mod csrf;
 mod deploy;
 mod faults;
 mod flow;
