@@ -12,6 +12,7 @@ use crate::guards::{AuthenticatedUser, RequireRole, Role, RoleKind};
 use crate::identity::Identity;
 use crate::oidc::Oidc;
 use crate::security::NoStore;
+use crate::session::Sessions;
 
 /// The realm role `admin`.
 pub(crate) struct Admin;
@@ -46,11 +47,23 @@ fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// Readiness: the identity provider's keys are loaded. The session store's state is
+/// reported (`"sessions"`) but does not make the app unready: bearer-token calls do not need
+/// it, and every instance shares the same store, so taking instances out of the load
+/// balancer would take the API down with it and help no browser.
 #[get("/ready")]
-fn ready(oidc: &State<Oidc>) -> (Status, Json<Value>) {
+async fn ready(oidc: &State<Oidc>, sessions: Option<&State<Sessions>>) -> (Status, Json<Value>) {
+    let sessions = match sessions {
+        None => "none",
+        Some(sessions) => match sessions.ping().await {
+            Ok(()) => "ok",
+            Err(_) => "unavailable",
+        },
+    };
     if oidc.is_ready() {
-        (Status::Ok, Json(json!({"status": "ready"})))
+        (Status::Ok, Json(json!({"status": "ready", "sessions": sessions})))
     } else {
-        (Status::ServiceUnavailable, Json(json!({"status": "waiting for the identity provider"})))
+        let status = "waiting for the identity provider";
+        (Status::ServiceUnavailable, Json(json!({"status": status, "sessions": sessions})))
     }
 }

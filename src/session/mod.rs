@@ -348,6 +348,11 @@ impl Sessions {
         Ok(self.store.remove_by_sub(sub).await?)
     }
 
+    /// Whether the store answers.
+    pub async fn ping(&self) -> Result<(), SessionError> {
+        Ok(self.store.ping().await?)
+    }
+
     /// Records a logout token id until `accepted_until`; false if it was seen before.
     pub(crate) async fn first_use_of_logout_token(
         &self,

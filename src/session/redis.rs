@@ -213,12 +213,6 @@ impl RedisStore {
     fn conn(&self) -> ConnectionManager {
         self.redis.clone()
     }
-
-    /// Whether Redis answers (for readiness reports and diagnostics).
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        redis::cmd("PING").query_async::<String>(&mut conn).await.map(drop).map_err(store_error)
-    }
 }
 
 #[rocket::async_trait]
@@ -342,6 +336,11 @@ impl SessionStore for RedisStore {
             .await
             .map(drop)
             .map_err(store_error)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        redis::cmd("PING").query_async::<String>(&mut conn).await.map(drop).map_err(store_error)
     }
 
     async fn first_use_of_logout_token(

@@ -59,6 +59,10 @@ pub trait SessionStore: Send + Sync + 'static {
         jti: &str,
         accepted_until: u64,
     ) -> Result<bool, StoreError>;
+    /// Whether the store answers (for `/ready`). A store in this process always does.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// The default in-process store: bounded in all and per user, evicting the least recently

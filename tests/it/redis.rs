@@ -257,12 +257,19 @@ async fn redis_down_leaves_bearer_calls_alone_and_sessions_come_back_with_it() {
     assert!(page.into_string().await.unwrap().contains("<html"), "an HTML page for browsers");
     let logout = backchannel(&app, &logout_token(&idp, &key, "lt-while-down")).await;
     assert_eq!(logout, Status::ServiceUnavailable);
+    // Still ready: bearer calls work, and every instance shares this store anyway.
+    let ready = app.get("/ready").dispatch().await;
+    assert_eq!(ready.status(), Status::Ok);
+    let ready: Value = ready.into_json().await.unwrap();
+    assert_eq!(ready["sessions"], "unavailable");
 
     redis.restart();
     let back = crate::eventually(Duration::from_secs(5), || async {
         me_with(&app, &cookie).await == Status::Ok
     });
     assert!(back.await, "the same cookie works again, without an app restart");
+    let ready: Value = app.get("/ready").dispatch().await.into_json().await.unwrap();
+    assert_eq!(ready["sessions"], "ok");
 }
 
 /// A session with tokens that must never appear in Redis.
