@@ -56,6 +56,22 @@ fn browser_and_app_agree_on_the_issuer() {
 }
 
 #[test]
+fn both_app_instances_share_sessions_through_the_valkey_service() {
+    let compose = compose();
+    let services = &compose["services"];
+    let store = env(&services["app"], "OIDC_SESSION_STORE");
+    let host = url::Url::parse(store).unwrap().host_str().unwrap().to_owned();
+    assert!(services[host.as_str()]["image"].as_str().is_some(), "{host} is a compose service");
+    assert!(services[host.as_str()]["healthcheck"].is_mapping(), "{host} has a healthcheck");
+    assert_eq!(services["app2"]["environment"], services["app"]["environment"], "same settings");
+    for app in ["app", "app2"] {
+        let depends = &services[app]["depends_on"][host.as_str()]["condition"];
+        assert_eq!(depends.as_str(), Some("service_healthy"), "{app} waits for {host}");
+    }
+    assert!(env(&services["app"], "ROCKET_SECRET_KEY").starts_with("${ROCKET_SECRET_KEY"));
+}
+
+#[test]
 #[allow(clippy::result_large_err)] // figment::Jail's own error type
 fn the_app_accepts_the_compose_environment() {
     let compose = compose();
