@@ -12,6 +12,11 @@
 //! `invalid.txt` (forged: kid `k1`, signed with another key), `jwk-k<N>.json` (each public
 //! key), and `jwks.json` (`k1` only). Every token carries [`bench_user_claims`].
 //!
+//! It also answers the token endpoint for a sign-in, so `scripts/bench` can measure requests
+//! authenticated by a session: for `grant_type=authorization_code`, the `code` is taken as
+//! the nonce to put into the ID token (the bench sends the browser's nonce as the code), and
+//! the answer carries a fresh `k1` access token and ID token of `user-0`, valid for an hour.
+//!
 //! Decisions:
 //! - Blocking std networking, one request per connection: the app fetches discovery and the
 //!   JWKS a handful of times per run, and a server this small cannot be what a benchmark
@@ -111,18 +116,33 @@ impl BenchIdp {
             if reader.read_line(&mut line).is_err() {
                 continue;
             }
+            let mut length = 0;
             loop {
                 let mut header = String::new();
                 if reader.read_line(&mut header).map_or(true, |n| n == 0) || header == "\r\n" {
                     break;
                 }
+                if let Some(value) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse::<usize>().unwrap_or(0).min(64 * 1024);
+                }
+            }
+            let mut form = vec![0; length];
+            if std::io::Read::read_exact(&mut reader, &mut form).is_err() {
+                continue;
             }
             let path = line.split_whitespace().nth(1).unwrap_or("/");
+            let tokens;
             let (status, body) = if path.ends_with("/.well-known/openid-configuration") {
                 ("200 OK", discovery.as_str())
             } else if path.ends_with("/certs") {
                 jwks = std::fs::read_to_string(self.out_dir.join("jwks.json")).unwrap_or_default();
                 ("200 OK", jwks.as_str())
+            } else if path.ends_with("/token") {
+                tokens = self.sign_in_tokens(&form);
+                match &tokens {
+                    Some(tokens) => ("200 OK", tokens.as_str()),
+                    None => ("400 Bad Request", r#"{"error":"invalid_grant"}"#),
+                }
             } else {
                 ("404 Not Found", "{}")
             };
@@ -134,6 +154,32 @@ impl BenchIdp {
             );
         }
         Ok(())
+    }
+}
+
+impl BenchIdp {
+    /// The token endpoint's answer to an authorization-code grant whose `code` is the nonce.
+    fn sign_in_tokens(&self, form: &[u8]) -> Option<String> {
+        let field = |name: &str| {
+            url::form_urlencoded::parse(form).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+        };
+        if field("grant_type").as_deref() != Some("authorization_code") {
+            return None;
+        }
+        let nonce = field("code")?;
+        let issuer = self.issuer();
+        let key = TestKey::rsa1().with_kid("k1");
+        let access = bench_user_claims(&issuer, 0);
+        let now = crate::tokens::now();
+        let id = json!({
+            "iss": issuer, "sub": access["sub"], "aud": "demo-app", "azp": "demo-app",
+            "typ": "ID", "nonce": nonce, "iat": now, "exp": now + 3600, "sid": access["sid"],
+        });
+        let answer = json!({
+            "access_token": mint(&key, &access), "id_token": mint(&key, &id),
+            "token_type": "Bearer", "expires_in": 3600,
+        });
+        Some(answer.to_string())
     }
 }
 
