@@ -7,10 +7,30 @@
 //! Decisions (the failure policy in [`super`] says why):
 //! - **Single flight.** At most one load runs at a time; every request that needs it waits
 //!   on the same one (a `watch` generation counter tells waiters a load has ended).
-//! - **Rate limited, never refused.** The first unknown `kid` after a quiet period loads
+//! - **Rate limited, never locked out.** The first unknown `kid` after a quiet period loads
 //!   at once; later ones inside [`Timing::min_refetch_interval`] schedule one load for the
-//!   interval's end and wait for it. Refusing them instead would let a flood of bogus
-//!   `kid`s spend the slot a genuinely rotated-in key needs.
+//!   interval's end. Refusing to schedule it instead would let a flood of bogus `kid`s
+//!   spend the slot a genuinely rotated-in key needs.
+//! - **Few waiters, the rest answered at once.** A token naming an unknown `kid` costs a
+//!   parked connection while it waits, so waiting is the exception (slowloris by token):
+//!   1. a token that cannot pass whatever its key (its unverified payload is unreadable,
+//!      expired, or issued in the future beyond the leeway: [`Issued::Hopeless`]) never
+//!      waits;
+//!   2. if the last *successful* load started after the token was issued (its `iat` plus
+//!      the leeway for clock skew, [`Issued::By`]) and did not contain the `kid`, the `kid`
+//!      is definitively unknown: Keycloak publishes a key before it signs with it, so that
+//!      load would have seen it. Answered at once ([`MissingKey::UnknownKid`], a 401);
+//!   3. otherwise at most [`MAX_KID_WAITERS`] requests share the pending refetch. Every
+//!      further one waits at most [`OVERFLOW_GRACE`], and only if the refetch runs within
+//!      it (the burst of genuine requests right after a rotation, whose immediate refetch
+//!      takes milliseconds); then it is answered with [`MissingKey::Pending`], a 503 with
+//!      `Retry-After`, because the key may yet appear. The refetch it needs is scheduled
+//!      all the same, so a genuinely new key is served once that has run: a valid token is
+//!      deferred under a flood, never refused.
+//!
+//!   The `iat` is read from the unverified payload only to choose between these answers,
+//!   never to accept a token. An attacker who forges a fresh `iat` gets case 3: a 503, and
+//!   at most [`MAX_KID_WAITERS`] parked requests in all.
 //! - **Bounded waits.** A request waits for a refetch at most [`Timing::kid_wait`] past the
 //!   refetch's start, and for a running refresh at most [`Timing::refresh_wait`].
 //! - **No lock across an await.** Key sets are swapped atomically ([`arc_swap`]); the
@@ -27,6 +47,9 @@ use rocket::tokio::time::Instant;
 use rocket::tokio::{self};
 
 use super::jwks::{KeySet, VerifyingKey};
+
+/// Added to a [`MissingKey::Pending`] delay: the pending refetch's own duration.
+const RETRY_MARGIN: Duration = Duration::from_secs(1);
 
 /// Where key sets come from.
 pub(crate) trait KeySource: Send + Sync + 'static {
@@ -47,6 +70,24 @@ pub(crate) struct Timing {
     pub refresh_wait: Duration,
 }
 
+/// How many requests may wait for a pending unknown-kid refetch at once.
+pub(crate) const MAX_KID_WAITERS: usize = 8;
+
+/// How long a request past [`MAX_KID_WAITERS`] may wait for a refetch that is running.
+pub(crate) const OVERFLOW_GRACE: Duration = Duration::from_millis(50);
+
+/// When a token naming an unknown `kid` says it was issued (from its unverified payload):
+/// decides only whether the request may wait for a refetch, never whether it is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Issued {
+    /// The token cannot pass whatever its key: never wait.
+    Hopeless,
+    /// Issued no later than this instant (clock skew included).
+    By(Instant),
+    /// The token names no usable issue time.
+    Unknown,
+}
+
 /// Why no key could be handed out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum MissingKey {
@@ -54,6 +95,11 @@ pub(crate) enum MissingKey {
     NotLoaded,
     /// The loaded set has no key with this id, even after a refetch.
     UnknownKid,
+    /// A refetch may still bring the key, but enough requests wait for it already.
+    Pending {
+        /// When the pending refetch should have run.
+        retry_after: Duration,
+    },
 }
 
 /// The key store. Cheap to clone; clones share the keys.
@@ -89,6 +135,20 @@ struct RefreshState {
     scheduled: bool,
     /// When the latest unknown-kid refetch started or will start (the rate limit's clock).
     next_refetch_at: Option<Instant>,
+    /// When the load that produced the current key set started.
+    loaded_from: Option<Instant>,
+    /// Requests waiting for a pending refetch.
+    waiters: usize,
+}
+
+/// One request counted in [`RefreshState::waiters`]; uncounted when dropped (also when
+/// the request is abandoned mid-wait).
+struct Waiter<'a, S: KeySource>(&'a KeyStore<S>);
+
+impl<S: KeySource> Drop for Waiter<'_, S> {
+    fn drop(&mut self) {
+        self.0.state().waiters -= 1;
+    }
 }
 
 impl<S: KeySource> KeyStore<S> {
@@ -134,20 +194,34 @@ impl<S: KeySource> KeyStore<S> {
     }
 
     /// The key named `kid`, refetching (rate limited, single flight) when the current set
-    /// does not have it.
-    pub(crate) async fn key_for(&self, kid: &str) -> Result<Arc<VerifyingKey>, MissingKey> {
+    /// does not have it. `issued` is asked only then (see the module doc for its use).
+    pub(crate) async fn key_for(
+        &self,
+        kid: &str,
+        issued: impl FnOnce() -> Issued,
+    ) -> Result<Arc<VerifyingKey>, MissingKey> {
         let Some(keys) = self.shared.keys.load_full() else {
             return Err(MissingKey::NotLoaded);
         };
         if let Some(key) = keys.get(kid) {
             return Ok(key.clone());
         }
+        let issued = issued();
+        if issued == Issued::Hopeless {
+            return Err(MissingKey::UnknownKid);
+        }
         let mut generation = self.shared.generation.subscribe();
-        let deadline = {
+        let (deadline, waiter) = {
             let mut state = self.state();
             // A load may have landed between the lookup above and taking the lock.
             if let Some(key) = self.current_key(kid) {
                 return Ok(key);
+            }
+            // A load that started after the token was issued would have seen its key.
+            if let (Issued::By(issued), Some(loaded_from)) = (issued, state.loaded_from)
+                && loaded_from > issued
+            {
+                return Err(MissingKey::UnknownKid);
             }
             let now = Instant::now();
             let start_at = match state.next_refetch_at {
@@ -168,7 +242,15 @@ impl<S: KeySource> KeyStore<S> {
                     at
                 }
             };
-            start_at.max(now) + self.shared.timing.kid_wait
+            if state.waiters < MAX_KID_WAITERS {
+                state.waiters += 1;
+                (start_at.max(now) + self.shared.timing.kid_wait, Some(Waiter(self)))
+            } else if start_at <= now + OVERFLOW_GRACE {
+                (now + OVERFLOW_GRACE, None)
+            } else {
+                let retry_after = start_at - now + RETRY_MARGIN;
+                return Err(MissingKey::Pending { retry_after });
+            }
         };
         // Wait for the shared refetch, never past its start plus `kid_wait`.
         loop {
@@ -181,6 +263,10 @@ impl<S: KeySource> KeyStore<S> {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || tokio::time::timeout(left, generation.changed()).await.is_err() {
+                if waiter.is_none() {
+                    // Past the bound, and the refetch outlasted the grace: it may bring the key.
+                    return Err(MissingKey::Pending { retry_after: RETRY_MARGIN });
+                }
                 break;
             }
             if let Some(key) = self.current_key(kid) {
@@ -220,11 +306,14 @@ impl<S: KeySource> KeyStore<S> {
 
     /// Performs one load; the caller has set `in_flight`.
     async fn run_load(&self, reason: &str) {
+        let started = Instant::now();
         match self.shared.source.load().await {
             Ok(keys) => {
                 log::info!("OIDC keys loaded ({reason}): kids {:?}", keys.kids());
                 let keys = Arc::new(keys);
                 self.shared.keys.store(Some(keys.clone()));
+                // After the store: whoever sees this instant under the lock sees these keys.
+                self.state().loaded_from = Some(started);
                 (self.shared.listener)(&keys);
             }
             Err(e) if self.is_loaded() => {

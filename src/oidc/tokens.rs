@@ -143,6 +143,28 @@ impl TokenError {
     }
 }
 
+/// What a token's unverified payload claims about its times: read only to decide whether a
+/// request naming an unknown key may wait for a refetch (see `keystore.rs`), never to
+/// accept a token.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum ClaimedIssue {
+    /// The token cannot pass whatever its key: the payload is unreadable, or `exp` is
+    /// missing, or the times fail rule 8.
+    CannotPass,
+    /// Issued at the latest this many seconds from now (negative: ago), the leeway for the
+    /// provider's clock and the claim's whole-second rounding included.
+    By(f64),
+    /// The payload has no `iat`.
+    Unknown,
+}
+
+/// The two time claims [`TokenRules::claimed_issue`] reads.
+#[derive(Deserialize)]
+struct RawTimes {
+    exp: Option<f64>,
+    iat: Option<f64>,
+}
+
 /// What the header says, read before the key is chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenHeader {
@@ -289,6 +311,26 @@ impl TokenRules {
         Ok(claims)
     }
 
+    /// When the token claims it was issued, from its unverified payload (bounded by rule 1,
+    /// which the caller has applied). See [`ClaimedIssue`].
+    pub(crate) fn claimed_issue(&self, token: &str, now: u64) -> ClaimedIssue {
+        let times = token
+            .split('.')
+            .nth(1)
+            .and_then(|payload| URL_SAFE_NO_PAD.decode(payload).ok())
+            .and_then(|payload| serde_json::from_slice::<RawTimes>(&payload).ok());
+        let Some(RawTimes { exp: Some(exp), iat }) = times else {
+            return ClaimedIssue::CannotPass;
+        };
+        if self.check_time_claims(exp, None, iat, now).is_err() {
+            return ClaimedIssue::CannotPass;
+        }
+        match iat {
+            Some(iat) => ClaimedIssue::By(iat + self.leeway as f64 + 1.0 - now as f64),
+            None => ClaimedIssue::Unknown,
+        }
+    }
+
     /// Step 7 alone.
     pub fn check_times(&self, claims: &Claims, now: u64) -> Result<(), TokenError> {
         self.check_time_claims(claims.exp, claims.nbf, claims.iat, now)
@@ -395,5 +437,31 @@ mod tests {
         assert_eq!(r.check_times(&claims(2e6, None, fut), now), Err(TokenError::IssuedInFuture));
         let near = Some(1_000_000.0 + 59.0);
         assert_eq!(r.check_times(&claims(2e6, near, near), now), Ok(()));
+    }
+
+    #[test]
+    fn the_claimed_issue_time_says_only_whether_a_token_could_pass() {
+        let token =
+            |claims: &str| format!("{}.{}.c2ln", b64(r#"{"alg":"RS256","kid":"k"}"#), b64(claims));
+        let r = rules();
+        let now = 1_000_000;
+        let fresh = token(r#"{"exp":1000300,"iat":1000000}"#);
+        assert_eq!(r.claimed_issue(&fresh, now), ClaimedIssue::By(61.0), "iat + leeway + 1");
+        let no_iat = token(r#"{"exp":1000300}"#);
+        assert_eq!(r.claimed_issue(&no_iat, now), ClaimedIssue::Unknown);
+        for hopeless in [
+            r#"{"exp":1000300,"iat":1000061}"#,
+            r#"{"exp":999939,"iat":999000}"#,
+            r#"{"iat":1000000}"#,
+            r#"{"exp":"soon"}"#,
+            "not json",
+        ] {
+            assert_eq!(
+                r.claimed_issue(&token(hopeless), now),
+                ClaimedIssue::CannotPass,
+                "{hopeless}"
+            );
+        }
+        assert_eq!(r.claimed_issue("a.!!.c", now), ClaimedIssue::CannotPass);
     }
 }

@@ -14,8 +14,8 @@ use super::cache::{self, TokenCache, TokenDigest};
 use super::discovery::ProviderMetadata;
 use super::fetch::{self, CONNECT_TIMEOUT, FETCH_TIMEOUT, ProviderDocuments};
 use super::jwks::KeySet;
-use super::keystore::{KeyStore, MissingKey, Timing};
-use super::tokens::{self, TokenError, TokenKind, TokenRules};
+use super::keystore::{Issued, KeyStore, MissingKey, Timing};
+use super::tokens::{self, ClaimedIssue, TokenError, TokenKind, TokenRules};
 use crate::clock::unix_now;
 use crate::config::OidcConfig;
 use crate::identity::{Claims, Identity};
@@ -29,6 +29,12 @@ const WAIT_MARGIN: std::time::Duration = std::time::Duration::from_millis(250);
 pub enum VerifyError {
     /// No keys are loaded yet (Keycloak unreachable since start): the token may be fine.
     Unavailable,
+    /// The token names a key we do not have, and a refetch that may bring it is pending
+    /// but already has all the waiters it takes: the token may be fine, retry later.
+    KeyPending {
+        /// When the pending refetch should have run.
+        retry_after: std::time::Duration,
+    },
     /// The token was refused.
     Rejected(TokenError),
 }
@@ -37,6 +43,7 @@ impl std::fmt::Display for VerifyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Unavailable => f.write_str("the identity provider's keys are not loaded yet"),
+            Self::KeyPending { .. } => f.write_str("the token's key is not known yet"),
             Self::Rejected(e) => e.fmt(f),
         }
     }
@@ -45,7 +52,7 @@ impl std::fmt::Display for VerifyError {
 impl std::error::Error for VerifyError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Unavailable => None,
+            Self::Unavailable | Self::KeyPending { .. } => None,
             Self::Rejected(e) => Some(e),
         }
     }
@@ -242,10 +249,15 @@ impl Oidc {
         now: u64,
     ) -> Result<(String, Claims), VerifyError> {
         let header = rules.check_format(token)?;
-        let key = self.inner.keys.key_for(&header.kid).await.map_err(|missing| match missing {
-            MissingKey::NotLoaded => VerifyError::Unavailable,
-            MissingKey::UnknownKid => VerifyError::Rejected(TokenError::UnknownKey),
-        })?;
+        let issued = || issued(rules.claimed_issue(token, now));
+        let key =
+            self.inner.keys.key_for(&header.kid, issued).await.map_err(
+                |missing| match missing {
+                    MissingKey::NotLoaded => VerifyError::Unavailable,
+                    MissingKey::UnknownKid => VerifyError::Rejected(TokenError::UnknownKey),
+                    MissingKey::Pending { retry_after } => VerifyError::KeyPending { retry_after },
+                },
+            )?;
         let claims = rules.verify(token, &header, &key, now)?;
         Ok((header.kid, claims))
     }
@@ -275,4 +287,21 @@ impl Oidc {
         };
         Ok(LogoutToken { jti, expires_at: claims.exp.max(0.0) as u64, sub: claims.sub, target })
     }
+}
+
+/// A claimed issue time on the key store's clock.
+fn issued(claimed: ClaimedIssue) -> Issued {
+    let now = rocket::tokio::time::Instant::now();
+    let at = match claimed {
+        ClaimedIssue::CannotPass => return Issued::Hopeless,
+        ClaimedIssue::Unknown => return Issued::Unknown,
+        ClaimedIssue::By(secs) if secs >= 0.0 => {
+            std::time::Duration::try_from_secs_f64(secs).ok().and_then(|d| now.checked_add(d))
+        }
+        ClaimedIssue::By(secs) => {
+            std::time::Duration::try_from_secs_f64(-secs).ok().and_then(|d| now.checked_sub(d))
+        }
+    };
+    // Beyond the clock's range: no judgement, so the token may wait like any other.
+    at.map_or(Issued::Unknown, Issued::By)
 }
