@@ -43,7 +43,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("validate_fresh_es256", |b| b.iter(|| check(black_box(&es256)).unwrap()));
     c.bench_function("reject_forged_rs256", |b| b.iter(|| check(black_box(&forged)).unwrap_err()));
     // A verified-token cache hit: digest of the whole token, lookup, time rules.
-    let cache = rocket_keycloak::__private::TokenCache::default();
+    let cache = rocket_keycloak::__private::TokenCache::new(std::time::Duration::from_secs(60));
     let claims = check(&rs256).unwrap();
     let entry = rocket_keycloak::__private::Accepted {
         identity: std::sync::Arc::new(Identity::from(claims.clone())),

@@ -5,10 +5,11 @@
 //!   only if they are the same bytes.
 //! - Bounded ([`ACCEPTED_CAPACITY`], [`REJECTED_CAPACITY`]); quick_cache evicts by
 //!   recency and frequency, and its lookups take no lock a JWKS refresh could hold.
-//! - An accepted entry is used only before the token's `exp` (plus nothing; the leeway
-//!   still applies on the full path) and only while its key is still published; the time
-//!   rules are re-applied on every hit. Entries whose key left the JWKS are also purged at
-//!   each refresh.
+//! - An accepted entry is used until the token's `exp` plus the leeway, the same instant the
+//!   full path stops accepting it (otherwise every request in that window would repeat the
+//!   signature check), and only while its key is still published; the time rules are
+//!   re-applied on every hit, so the cache never accepts what the full path would refuse.
+//!   Entries whose key left the JWKS are also purged at each refresh.
 //! - A refusal is remembered for [`REJECTED_TTL`] when it is permanent (a forged signature,
 //!   a wrong audience, ...), so replaying one bad token costs a hash, not an RSA
 //!   verification. Unknown keys and not-yet-valid times are never remembered.
@@ -55,21 +56,31 @@ pub struct Accepted {
 
 /// The two caches.
 pub struct TokenCache {
+    /// The validation leeway, seconds: an entry lives until `exp` plus this.
+    leeway: f64,
     accepted: Cache<TokenDigest, Arc<Accepted>>,
     rejected: Cache<TokenDigest, (Instant, TokenError)>,
 }
 
-impl Default for TokenCache {
-    fn default() -> Self {
-        Self { accepted: Cache::new(ACCEPTED_CAPACITY), rejected: Cache::new(REJECTED_CAPACITY) }
-    }
-}
-
 impl TokenCache {
+    /// Empty caches for tokens validated with `leeway`.
+    pub fn new(leeway: Duration) -> Self {
+        Self {
+            leeway: leeway.as_secs_f64(),
+            accepted: Cache::new(ACCEPTED_CAPACITY),
+            rejected: Cache::new(REJECTED_CAPACITY),
+        }
+    }
+
+    /// Whether a token expiring at `exp` may still be accepted at `now` (rule 8's `exp`).
+    fn alive(&self, exp: f64, now: u64) -> bool {
+        (now as f64) < exp + self.leeway
+    }
+
     /// The accepted entry for `digest`, if usable at `now` with the current `keys`.
     pub fn accepted(&self, digest: &TokenDigest, now: u64, keys: &KeySet) -> Option<Arc<Accepted>> {
         let hit = self.accepted.get(digest)?;
-        if (now as f64) < hit.exp && keys.contains(&hit.kid) {
+        if self.alive(hit.exp, now) && keys.contains(&hit.kid) {
             Some(hit)
         } else {
             self.accepted.remove(digest);
@@ -77,9 +88,9 @@ impl TokenCache {
         }
     }
 
-    /// Remembers an accepted token (only while it has not expired).
+    /// Remembers an accepted token (only while it may still be accepted).
     pub fn accept(&self, digest: TokenDigest, entry: Accepted, now: u64) {
-        if (now as f64) < entry.exp {
+        if self.alive(entry.exp, now) {
             self.accepted.insert(digest, Arc::new(entry));
         }
     }
@@ -100,5 +111,34 @@ impl TokenCache {
     /// Drops accepted entries whose key is no longer published.
     pub fn retain_keys(&self, keys: &KeySet) {
         self.accepted.retain(|_, entry| keys.contains(&entry.kid));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Claims;
+    use crate::oidc::jwks::test_support::key_set;
+
+    fn entry(exp: f64) -> Accepted {
+        let claims: Claims = serde_json::from_value(serde_json::json!({
+            "iss": "i", "sub": "s", "aud": "api", "typ": "Bearer", "exp": exp
+        }))
+        .unwrap();
+        Accepted { identity: Arc::new(claims.into()), kid: "k1".into(), exp, nbf: None, iat: None }
+    }
+
+    #[test]
+    fn a_token_inside_the_leeway_after_exp_is_still_a_cache_hit() {
+        let keys = key_set(&["k1"]).unwrap();
+        let cache = TokenCache::new(Duration::from_secs(60));
+        let (exp, token) = (1_000_000, digest("token"));
+        cache.accept(token, entry(exp as f64), exp - 10);
+        assert!(cache.accepted(&token, exp + 59, &keys).is_some(), "inside the leeway: a hit");
+        assert!(cache.accepted(&token, exp + 60, &keys).is_none(), "past it: gone");
+        // Accepted inside the window (the full path still accepts there): remembered too.
+        let late = digest("late");
+        cache.accept(late, entry(exp as f64), exp + 30);
+        assert!(cache.accepted(&late, exp + 31, &keys).is_some());
     }
 }

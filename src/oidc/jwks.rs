@@ -186,13 +186,31 @@ fn key_algorithm(jwk: &Jwk) -> Result<Algorithm, String> {
     }
 }
 
+/// Key sets for the unit tests of the modules that select and schedule keys.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// RFC 7517 A.1's modulus: selection and scheduling need keys, not secure ones.
+    pub(crate) const N: &str = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+
+    /// A set of RSA keys under these kids (all with the modulus [`N`]).
+    pub(crate) fn key_set(kids: &[&str]) -> Result<KeySet, JwksError> {
+        let keys: Vec<_> = kids
+            .iter()
+            .map(|kid| serde_json::json!({"kid": kid, "kty": "RSA", "n": N, "e": "AQAB"}))
+            .collect();
+        let json = serde_json::json!({ "keys": keys }).to_string();
+        KeySet::from_json(json.as_bytes(), &crate::config::DEFAULT_ALGORITHMS).map(|(set, _)| set)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::DEFAULT_ALGORITHMS;
 
-    // A real 2048-bit modulus is not needed to test selection; this one is from RFC 7517 A.1.
-    const N: &str = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+    use super::test_support::N;
     const P256_X: &str = "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4";
     const P256_Y: &str = "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM";
 

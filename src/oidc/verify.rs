@@ -124,7 +124,7 @@ impl Oidc {
             kid_wait: FETCH_TIMEOUT + WAIT_MARGIN,
             refresh_wait: FETCH_TIMEOUT * 2 + CONNECT_TIMEOUT,
         };
-        let token_cache = Arc::new(TokenCache::default());
+        let token_cache = Arc::new(TokenCache::new(config.leeway));
         let keys = KeyStore::new(ProviderDocuments::new(&config, http.clone()), timing, {
             let token_cache = token_cache.clone();
             move |keys: &KeySet| token_cache.retain_keys(keys)

@@ -4,10 +4,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
-use crate::config::DEFAULT_ALGORITHMS;
+use crate::oidc::jwks::test_support::key_set;
 
-// RFC 7517 A.1's modulus: selection and scheduling need a key, not a secure one.
-const N: &str = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
 const INTERVAL: Duration = Duration::from_secs(10);
 const TIMING: Timing = Timing {
     min_refetch_interval: INTERVAL,
@@ -42,17 +40,9 @@ impl KeySource for Arc<Stub> {
         if *self.failing.lock().unwrap() {
             return Err("stub is failing");
         }
-        let keys: Vec<_> = self
-            .kids
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|kid| serde_json::json!({"kid": kid, "kty": "RSA", "n": N, "e": "AQAB"}))
-            .collect();
-        let json = serde_json::json!({ "keys": keys }).to_string();
-        KeySet::from_json(json.as_bytes(), &DEFAULT_ALGORITHMS)
-            .map(|(set, _)| set)
-            .map_err(|_| "no keys")
+        let kids = self.kids.lock().unwrap().clone();
+        let kids: Vec<&str> = kids.iter().map(String::as_str).collect();
+        key_set(&kids).map_err(|_| "no keys")
     }
 }
 
