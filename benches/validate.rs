@@ -31,7 +31,8 @@ fn benches(c: &mut Criterion) {
 
     let check = |token: &str| {
         let header = rules.check_format(token)?;
-        let key = keys.get(&header.kid).ok_or(rocket_keycloak::TokenError::UnknownKey)?;
+        let kid = header.kid.as_deref().ok_or(rocket_keycloak::TokenError::MissingKeyId)?;
+        let key = keys.get(kid).ok_or(rocket_keycloak::TokenError::UnknownKey)?;
         rules.verify(token, &header, key, now)
     };
 

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use quick_cache::sync::Cache;
 use sha2::{Digest, Sha256};
 
-use super::jwks::KeySet;
+use super::jwks::{KeyId, KeySet};
 use super::tokens::TokenError;
 use crate::identity::Identity;
 
@@ -45,7 +45,7 @@ pub struct Accepted {
     /// The identity handed to handlers (shared).
     pub identity: Arc<Identity>,
     /// The key that verified it.
-    pub kid: String,
+    pub kid: KeyId,
     /// `exp`, `nbf`, `iat` for the time rules.
     pub exp: f64,
     /// Not-before.

@@ -309,7 +309,7 @@ impl<S: KeySource> KeyStore<S> {
         let started = Instant::now();
         match self.shared.source.load().await {
             Ok(keys) => {
-                log::info!("OIDC keys loaded ({reason}): kids {:?}", keys.kids());
+                log::info!("OIDC keys loaded ({reason}): kids {}", keys.kids().join(", "));
                 let keys = Arc::new(keys);
                 self.shared.keys.store(Some(keys.clone()));
                 // After the store: whoever sees this instant under the lock sees these keys.

@@ -7,11 +7,14 @@
 //! The rules, in order of cost (cheap refusals first):
 //! 1. at most [`MAX_TOKEN_BYTES`], checked before any parsing;
 //! 2. JWS compact form: three base64url parts (a five-part JWE is refused);
-//! 3. the header names a `kid`, and carries none of `jku`, `x5u`, `jwk`, `x5c` or `crit`:
-//!    a token must not tell us where its key is, and extensions we do not know are refused;
-//! 4. the key is looked up by `kid` (by the caller); the header `alg` must equal the key's
-//!    algorithm, which is in the configured allow-list: the token never picks the
-//!    algorithm, so `none` and `HS*` cannot pass;
+//! 3. the header carries none of `jku`, `x5u`, `jwk`, `x5c` or `crit`: a token must not
+//!    tell us where its key is, and extensions we do not know are refused;
+//! 4. the key (chosen by the caller) is the published key named by the header's `kid`; a
+//!    token without `kid` is verified only by the one published key suitable for its
+//!    header `alg` (`KeySet::only_key_for`): with several candidates none is tried and the
+//!    token is refused ([`TokenError::MissingKeyId`]), never tried against each. The header
+//!    `alg` must equal the key's algorithm, which is in the configured allow-list: the
+//!    token never picks the algorithm, so `none` and `HS*` cannot pass;
 //! 5. the signature;
 //! 6. `iss` equal to the issuer, `aud` (string or list) containing the audience, and the
 //!    Keycloak payload `typ` equal to the expected [`TokenKind`] (`Bearer` for access
@@ -84,7 +87,7 @@ pub enum TokenError {
     Malformed(&'static str),
     /// A JWE (five parts).
     Encrypted,
-    /// The header has no `kid`.
+    /// The header has no `kid`, and not exactly one published key suits its `alg`.
     MissingKeyId,
     /// The header carries `jku`, `x5u`, `jwk`, `x5c` or `crit`.
     ForbiddenHeader(&'static str),
@@ -136,10 +139,14 @@ impl std::error::Error for TokenError {}
 
 impl TokenError {
     /// Whether the same token will always fail the same way (so the refusal may be
-    /// remembered). Unknown keys may appear after a refresh and times move on, so those
-    /// refusals are not permanent.
+    /// remembered). Unknown keys may appear after a refresh, a token without `kid` may find
+    /// its one key after the set changes, and times move on, so those refusals are not
+    /// permanent.
     pub fn is_permanent(&self) -> bool {
-        !matches!(self, Self::UnknownKey | Self::NotYetValid | Self::IssuedInFuture)
+        !matches!(
+            self,
+            Self::UnknownKey | Self::MissingKeyId | Self::NotYetValid | Self::IssuedInFuture
+        )
     }
 }
 
@@ -168,8 +175,8 @@ struct RawTimes {
 /// What the header says, read before the key is chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenHeader {
-    /// The key id.
-    pub kid: String,
+    /// The key id, if the token names one.
+    pub kid: Option<String>,
     /// The algorithm the token claims.
     pub alg: String,
 }
@@ -267,8 +274,7 @@ impl TokenRules {
         if let Some((name, _)) = forbidden.iter().find(|(_, present)| *present) {
             return Err(TokenError::ForbiddenHeader(name));
         }
-        let kid = header.kid.ok_or(TokenError::MissingKeyId)?;
-        Ok(TokenHeader { kid, alg: header.alg })
+        Ok(TokenHeader { kid: header.kid, alg: header.alg })
     }
 
     /// Steps 4–7: algorithm binding, signature, claims and times at `now` (Unix seconds).
@@ -398,16 +404,16 @@ mod tests {
     }
 
     #[test]
-    fn header_must_name_a_kid_and_no_key_location() {
+    fn header_must_name_no_key_location_and_may_omit_the_kid() {
         let no_kid = format!("{}.e30.c2ln", b64(r#"{"alg":"RS256"}"#));
-        assert_eq!(rules().check_format(&no_kid), Err(TokenError::MissingKeyId));
+        assert_eq!(rules().check_format(&no_kid).unwrap().kid, None);
         for field in ["jku", "x5u", "jwk", "x5c", "crit"] {
             let header = format!(r#"{{"alg":"RS256","kid":"k","{field}":"http://evil"}}"#);
             let token = format!("{}.e30.c2ln", b64(&header));
             assert_eq!(rules().check_format(&token), Err(TokenError::ForbiddenHeader(field)));
         }
         let ok = format!("{}.e30.c2ln", b64(r#"{"alg":"RS256","kid":"k","typ":"JWT"}"#));
-        assert_eq!(rules().check_format(&ok).unwrap().kid, "k");
+        assert_eq!(rules().check_format(&ok).unwrap().kid.as_deref(), Some("k"));
     }
 
     #[test]

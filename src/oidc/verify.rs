@@ -13,7 +13,7 @@ use std::sync::Arc;
 use super::cache::{self, TokenCache, TokenDigest};
 use super::discovery::ProviderMetadata;
 use super::fetch::{self, CONNECT_TIMEOUT, FETCH_TIMEOUT, ProviderDocuments};
-use super::jwks::KeySet;
+use super::jwks::{KeyId, KeySet};
 use super::keystore::{Issued, KeyStore, MissingKey, Timing};
 use super::tokens::{self, ClaimedIssue, TokenError, TokenKind, TokenRules};
 use crate::clock::unix_now;
@@ -247,19 +247,28 @@ impl Oidc {
         rules: &TokenRules,
         token: &str,
         now: u64,
-    ) -> Result<(String, Claims), VerifyError> {
+    ) -> Result<(KeyId, Claims), VerifyError> {
         let header = rules.check_format(token)?;
-        let issued = || issued(rules.claimed_issue(token, now));
-        let key =
-            self.inner.keys.key_for(&header.kid, issued).await.map_err(
-                |missing| match missing {
+        let key = match &header.kid {
+            Some(kid) => {
+                let issued = || issued(rules.claimed_issue(token, now));
+                self.inner.keys.key_for(kid, issued).await.map_err(|missing| match missing {
                     MissingKey::NotLoaded => VerifyError::Unavailable,
                     MissingKey::UnknownKid => VerifyError::Rejected(TokenError::UnknownKey),
                     MissingKey::Pending { retry_after } => VerifyError::KeyPending { retry_after },
-                },
-            )?;
+                })?
+            }
+            // Rule 4: no kid, so only the one key suitable for the header's alg, and no
+            // refetch (nothing names a key that might appear).
+            None => self
+                .inner
+                .keys
+                .with_keys(|keys| keys.map(|keys| keys.only_key_for(&header.alg).cloned()))
+                .ok_or(VerifyError::Unavailable)?
+                .ok_or(TokenError::MissingKeyId)?,
+        };
         let claims = rules.verify(token, &header, &key, now)?;
-        Ok((header.kid, claims))
+        Ok((key.kid.clone(), claims))
     }
 
     /// Validates a back-channel logout token (OIDC Back-Channel Logout 1.0 §2.6) except

@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
+use crate::oidc::jwks::KeyId;
 use crate::oidc::jwks::test_support::key_set;
 
 const INTERVAL: Duration = Duration::from_secs(10);
@@ -83,7 +84,7 @@ async fn concurrent_requests_for_a_new_kid_share_one_immediate_refetch() {
         tokio::spawn(async move { store.key_for("k2", unknown).await })
     });
     for lookup in lookups.collect::<Vec<_>>() {
-        assert_eq!(lookup.await.unwrap().unwrap().kid, "k2");
+        assert_eq!(lookup.await.unwrap().unwrap().kid, KeyId::from("k2"));
     }
     assert_eq!(stub.loads(), 2, "startup plus one shared refetch");
     assert!(about(started.elapsed(), Duration::ZERO), "no waiting for a slot");
@@ -97,7 +98,7 @@ async fn a_new_kid_inside_the_interval_waits_for_its_end_and_is_then_accepted() 
     tokio::time::sleep(Duration::from_secs(3)).await;
     // Keycloak rotates a key in while the bogus kid's refetch still holds the slot.
     stub.publish(&["k1", "k3"]);
-    assert_eq!(store.key_for("k3", unknown).await.unwrap().kid, "k3");
+    assert_eq!(store.key_for("k3", unknown).await.unwrap().kid, KeyId::from("k3"));
     assert!(about(spent.elapsed(), INTERVAL), "served at the end of the interval");
     assert_eq!(stub.loads(), 3);
 }
@@ -136,7 +137,7 @@ async fn a_hanging_provider_holds_an_unknown_kid_only_for_the_wait_bound() {
     assert_eq!(stub.loads(), 2, "the refetch is under way");
     // Known keys are served at once meanwhile: nothing holds a lock across the load.
     let before = Instant::now();
-    assert_eq!(store.key_for("k1", unknown).await.unwrap().kid, "k1");
+    assert_eq!(store.key_for("k1", unknown).await.unwrap().kid, KeyId::from("k1"));
     assert!(about(before.elapsed(), Duration::ZERO));
     assert_eq!(waiting.await.unwrap().unwrap_err(), MissingKey::UnknownKid);
     assert!(about(started.elapsed(), TIMING.kid_wait), "{:?}", started.elapsed());
@@ -147,7 +148,7 @@ async fn a_failed_load_keeps_the_last_good_keys() {
     let (stub, store) = loaded_store(&["k1"]).await;
     *stub.failing.lock().unwrap() = true;
     assert!(store.refresh("periodic").await, "still loaded");
-    assert_eq!(store.key_for("k1", unknown).await.unwrap().kid, "k1");
+    assert_eq!(store.key_for("k1", unknown).await.unwrap().kid, KeyId::from("k1"));
     assert_eq!(stub.loads(), 2);
 }
 
@@ -164,7 +165,7 @@ async fn a_refresh_during_a_running_load_waits_for_it_instead_of_loading_again()
     assert!(store.refresh("another").await);
     assert!(first.await.unwrap());
     assert_eq!(stub.loads(), 2, "startup plus one");
-    assert!(store.with_keys(|keys| keys.unwrap().contains("k2")));
+    assert!(store.with_keys(|keys| keys.unwrap().contains(&KeyId::from("k2"))));
 }
 
 #[tokio::test(start_paused = true)]
@@ -210,10 +211,10 @@ async fn a_flood_of_unknown_kids_parks_only_a_few_waiters() {
     assert!(answered >= 500 - MAX_KID_WAITERS, "only {answered} of 500 answered at once");
     // A known kid is served at once meanwhile.
     let before = Instant::now();
-    assert_eq!(store.key_for("k1", unknown).await.unwrap().kid, "k1");
+    assert_eq!(store.key_for("k1", unknown).await.unwrap().kid, KeyId::from("k1"));
     assert!(about(before.elapsed(), Duration::ZERO));
     // The genuinely new key reaches its waiter at the interval's end.
-    assert_eq!(genuine.await.unwrap().unwrap().kid, "k2");
+    assert_eq!(genuine.await.unwrap().unwrap().kid, KeyId::from("k2"));
     assert!(about(started.elapsed(), INTERVAL), "{:?}", started.elapsed());
     for lookup in flood {
         assert!(lookup.await.unwrap().is_err());
@@ -239,7 +240,11 @@ async fn a_new_kid_past_the_waiter_bound_is_told_when_to_retry_and_then_served()
     };
     assert!(about(retry_after, INTERVAL - Duration::from_secs(2) + RETRY_MARGIN));
     tokio::time::sleep(retry_after).await;
-    assert_eq!(store.key_for("k2", unknown).await.unwrap().kid, "k2", "served on retry");
+    assert_eq!(
+        store.key_for("k2", unknown).await.unwrap().kid,
+        KeyId::from("k2"),
+        "served on retry"
+    );
     for lookup in flood {
         assert_eq!(lookup.await.unwrap().unwrap_err(), MissingKey::UnknownKid);
     }
@@ -257,7 +262,7 @@ async fn a_kid_missing_from_a_load_that_started_after_the_token_was_issued_never
     // A token issued after the last load may name a key published since: it gets a refetch.
     let fresh_token = || Issued::By(Instant::now());
     stub.publish(&["k1", "k2"]);
-    assert_eq!(store.key_for("k2", fresh_token).await.unwrap().kid, "k2");
+    assert_eq!(store.key_for("k2", fresh_token).await.unwrap().kid, KeyId::from("k2"));
     assert_eq!(stub.loads(), 2);
     assert!(about(started.elapsed(), Duration::ZERO));
 }
@@ -268,5 +273,9 @@ async fn a_token_that_cannot_pass_never_waits_nor_refetches() {
     let hopeless = || Issued::Hopeless;
     assert_eq!(store.key_for("bogus", hopeless).await.unwrap_err(), MissingKey::UnknownKid);
     assert_eq!(stub.loads(), 1);
-    assert_eq!(store.key_for("k1", hopeless).await.unwrap().kid, "k1", "known keys still served");
+    assert_eq!(
+        store.key_for("k1", hopeless).await.unwrap().kid,
+        KeyId::from("k1"),
+        "known keys still served"
+    );
 }
