@@ -172,6 +172,11 @@ impl KeySet {
         }
     }
 
+    /// The kids of the keys published with one.
+    pub fn named_kids(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(String::as_str)
+    }
+
     /// The key ids, for logs.
     pub fn kids(&self) -> Vec<String> {
         let mut kids: Vec<String> = self.keys.keys().map(|kid| format!("{kid:?}")).collect();

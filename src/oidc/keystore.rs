@@ -17,9 +17,12 @@
 //!      expired, or issued in the future beyond the leeway: [`Issued::Hopeless`]) never
 //!      waits;
 //!   2. if the last *successful* load started after the token was issued (its `iat` plus
-//!      the leeway for clock skew, [`Issued::By`]) and did not contain the `kid`, the `kid`
-//!      is definitively unknown: Keycloak publishes a key before it signs with it, so that
-//!      load would have seen it. Answered at once ([`MissingKey::UnknownKid`], a 401);
+//!      the leeway for clock skew, [`Issued::By`]) and did not contain the `kid`, and no
+//!      load since the start ever did, the `kid` is definitively unknown: Keycloak
+//!      publishes a key before it signs with it, so that load would have seen it. Answered
+//!      at once ([`MissingKey::UnknownKid`], a 401). A `kid` seen before may be a withdrawn
+//!      key published again (its old tokens become valid again), so it takes case 3; so do
+//!      all once more than [`MAX_SEEN_KIDS`] kids have been seen;
 //!   3. otherwise at most [`MAX_KID_WAITERS`] requests share the pending refetch. Every
 //!      further one waits at most [`OVERFLOW_GRACE`], and only if the refetch runs within
 //!      it (the burst of genuine requests right after a rotation, whose immediate refetch
@@ -32,11 +35,14 @@
 //!   never to accept a token. An attacker who forges a fresh `iat` gets case 3: a 503, and
 //!   at most [`MAX_KID_WAITERS`] parked requests in all.
 //! - **Bounded waits.** A request waits for a refetch at most [`Timing::kid_wait`] past the
-//!   refetch's start, and for a running refresh at most [`Timing::refresh_wait`].
+//!   refetch's start, and for a running refresh at most [`Timing::refresh_wait`]. If the
+//!   refetch it waited for failed (Keycloak down), the answer is [`MissingKey::Pending`],
+//!   not an unknown key: nobody could say whether the key exists.
 //! - **No lock across an await.** Key sets are swapped atomically ([`arc_swap`]); the
 //!   bookkeeping mutex is held for a few instructions.
 //! - **A failed load keeps the last good set.**
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -72,6 +78,9 @@ pub(crate) struct Timing {
 
 /// How many requests may wait for a pending unknown-kid refetch at once.
 pub(crate) const MAX_KID_WAITERS: usize = 8;
+
+/// How many distinct kids the store remembers having seen (case 2 of the module doc).
+pub(crate) const MAX_SEEN_KIDS: usize = 256;
 
 /// How long a request past [`MAX_KID_WAITERS`] may wait for a refetch that is running.
 pub(crate) const OVERFLOW_GRACE: Duration = Duration::from_millis(50);
@@ -127,7 +136,6 @@ struct Shared<S> {
     generation: watch::Sender<u64>,
 }
 
-#[derive(Default)]
 struct RefreshState {
     /// A load is running.
     in_flight: bool,
@@ -137,8 +145,46 @@ struct RefreshState {
     next_refetch_at: Option<Instant>,
     /// When the load that produced the current key set started.
     loaded_from: Option<Instant>,
+    /// Every kid any loaded set contained, unless there were too many ([`MAX_SEEN_KIDS`]).
+    seen_kids: Option<HashSet<String>>,
+    /// Whether the latest load failed.
+    last_load_failed: bool,
     /// Requests waiting for a pending refetch.
     waiters: usize,
+}
+
+impl Default for RefreshState {
+    fn default() -> Self {
+        Self {
+            in_flight: false,
+            scheduled: false,
+            next_refetch_at: None,
+            loaded_from: None,
+            seen_kids: Some(HashSet::new()),
+            last_load_failed: false,
+            waiters: 0,
+        }
+    }
+}
+
+impl RefreshState {
+    /// Records a newly loaded set: when its load started, and its kids.
+    fn loaded(&mut self, started: Instant, keys: &KeySet) {
+        self.loaded_from = Some(started);
+        if let Some(seen) = &mut self.seen_kids {
+            seen.extend(keys.named_kids().map(str::to_owned));
+            if seen.len() > MAX_SEEN_KIDS {
+                self.seen_kids = None;
+            }
+        }
+    }
+
+    /// Whether `kid` is certainly unknown for a token issued by `issued` (case 2).
+    fn certainly_unknown(&self, kid: &str, issued: Issued) -> bool {
+        let Issued::By(issued) = issued else { return false };
+        self.loaded_from.is_some_and(|loaded_from| loaded_from > issued)
+            && self.seen_kids.as_ref().is_some_and(|seen| !seen.contains(kid))
+    }
 }
 
 /// One request counted in [`RefreshState::waiters`]; uncounted when dropped (also when
@@ -218,9 +264,7 @@ impl<S: KeySource> KeyStore<S> {
                 return Ok(key);
             }
             // A load that started after the token was issued would have seen its key.
-            if let (Issued::By(issued), Some(loaded_from)) = (issued, state.loaded_from)
-                && loaded_from > issued
-            {
+            if state.certainly_unknown(kid, issued) {
                 return Err(MissingKey::UnknownKid);
             }
             let now = Instant::now();
@@ -273,7 +317,15 @@ impl<S: KeySource> KeyStore<S> {
                 return Ok(key);
             }
         }
-        self.current_key(kid).ok_or(MissingKey::UnknownKid)
+        if let Some(key) = self.current_key(kid) {
+            return Ok(key);
+        }
+        if self.state().last_load_failed {
+            // Keycloak could not be asked: the key may exist.
+            let retry_after = self.shared.timing.min_refetch_interval + RETRY_MARGIN;
+            return Err(MissingKey::Pending { retry_after });
+        }
+        Err(MissingKey::UnknownKid)
     }
 
     /// Runs the unknown-kid refetch scheduled for `at` (unless another load is running,
@@ -307,21 +359,30 @@ impl<S: KeySource> KeyStore<S> {
     /// Performs one load; the caller has set `in_flight`.
     async fn run_load(&self, reason: &str) {
         let started = Instant::now();
-        match self.shared.source.load().await {
+        let loaded = match self.shared.source.load().await {
             Ok(keys) => {
                 log::info!("OIDC keys loaded ({reason}): kids {}", keys.kids().join(", "));
                 let keys = Arc::new(keys);
                 self.shared.keys.store(Some(keys.clone()));
                 // After the store: whoever sees this instant under the lock sees these keys.
-                self.state().loaded_from = Some(started);
+                self.state().loaded(started, &keys);
                 (self.shared.listener)(&keys);
+                true
             }
             Err(e) if self.is_loaded() => {
-                log::warn!("OIDC key refresh failed ({reason}), keeping the last good keys: {e}")
+                log::warn!("OIDC key refresh failed ({reason}), keeping the last good keys: {e}");
+                false
             }
-            Err(e) => log::warn!("OIDC provider not reachable yet ({reason}): {e}"),
+            Err(e) => {
+                log::warn!("OIDC provider not reachable yet ({reason}): {e}");
+                false
+            }
+        };
+        {
+            let mut state = self.state();
+            state.last_load_failed = !loaded;
+            state.in_flight = false;
         }
-        self.state().in_flight = false;
         self.shared.generation.send_modify(|g| *g += 1);
     }
 }

@@ -279,3 +279,30 @@ async fn a_token_that_cannot_pass_never_waits_nor_refetches() {
         "known keys still served"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_withdrawn_kid_published_again_is_not_ruled_out_by_its_old_tokens() {
+    let issued = Instant::now();
+    let (stub, store) = loaded_store(&["k1", "k2"]).await;
+    // Keycloak withdraws k2, then publishes it again: tokens it signed are valid again.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stub.publish(&["k1"]);
+    assert!(store.refresh("periodic").await);
+    stub.publish(&["k1", "k2"]);
+    let old_token = || Issued::By(issued);
+    assert_eq!(store.key_for("k2", old_token).await.unwrap().kid, KeyId::from("k2"));
+    assert_eq!(stub.loads(), 3, "it got its refetch");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiter_whose_refetch_failed_is_told_to_retry_rather_than_refused() {
+    let (stub, store) = loaded_store(&["k1"]).await;
+    *stub.failing.lock().unwrap() = true;
+    let Err(MissingKey::Pending { retry_after }) = store.key_for("k2", unknown).await else {
+        panic!("Keycloak could not be asked: the key may exist");
+    };
+    assert_eq!(retry_after, INTERVAL + RETRY_MARGIN);
+    *stub.failing.lock().unwrap() = false;
+    tokio::time::sleep(INTERVAL).await;
+    assert_eq!(store.key_for("k2", unknown).await.unwrap_err(), MissingKey::UnknownKid);
+}
