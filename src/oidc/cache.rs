@@ -13,7 +13,13 @@
 //! - A refusal is remembered for [`REJECTED_TTL`] when it is permanent (a forged signature,
 //!   a wrong audience, ...), so replaying one bad token costs a hash, not an RSA
 //!   verification. Unknown keys and not-yet-valid times are never remembered.
+//! - Refusals are keyed by a [`RefusalKey`], a keyed 64-bit hash (SipHash-1-3 under a
+//!   random per-process key), looked up before the SHA-256 is computed: a replayed forgery
+//!   costs one cheap hash. Two tokens sharing a refusal key would need a 64-bit collision
+//!   under a key nobody outside the process knows, and its worst outcome is a refusal,
+//!   never an acceptance; acceptances stay keyed by the SHA-256.
 
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,6 +39,10 @@ pub(crate) const REJECTED_TTL: Duration = Duration::from_secs(60);
 
 /// A token's cache key.
 pub(crate) type TokenDigest = [u8; 32];
+
+/// A token's key in the refusal cache ([`TokenCache::refusal_key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RefusalKey(u64);
 
 /// The digest of a token.
 pub fn digest(token: &str) -> TokenDigest {
@@ -59,7 +69,9 @@ pub struct TokenCache {
     /// The validation leeway, seconds: an entry lives until `exp` plus this.
     leeway: f64,
     accepted: Cache<TokenDigest, Arc<Accepted>>,
-    rejected: Cache<TokenDigest, (Instant, TokenError)>,
+    /// The key of the refusal keys' hash, random per process.
+    refusal_hasher: RandomState,
+    rejected: Cache<RefusalKey, (Instant, TokenError)>,
 }
 
 impl TokenCache {
@@ -68,6 +80,7 @@ impl TokenCache {
         Self {
             leeway: leeway.as_secs_f64(),
             accepted: Cache::new(ACCEPTED_CAPACITY),
+            refusal_hasher: RandomState::new(),
             rejected: Cache::new(REJECTED_CAPACITY),
         }
     }
@@ -95,16 +108,21 @@ impl TokenCache {
         }
     }
 
+    /// The token's key in the refusal cache.
+    pub fn refusal_key(&self, token: &str) -> RefusalKey {
+        RefusalKey(self.refusal_hasher.hash_one(token))
+    }
+
     /// A remembered refusal of this token, if still fresh.
-    pub fn rejected(&self, digest: &TokenDigest) -> Option<TokenError> {
-        let (at, error) = self.rejected.get(digest)?;
+    pub fn rejected(&self, key: RefusalKey) -> Option<TokenError> {
+        let (at, error) = self.rejected.get(&key)?;
         if at.elapsed() < REJECTED_TTL { Some(error) } else { None }
     }
 
     /// Remembers a refusal if it is permanent.
-    pub fn reject(&self, digest: TokenDigest, error: &TokenError) {
+    pub fn reject(&self, key: RefusalKey, error: &TokenError) {
         if error.is_permanent() {
-            self.rejected.insert(digest, (Instant::now(), error.clone()));
+            self.rejected.insert(key, (Instant::now(), error.clone()));
         }
     }
 
@@ -140,5 +158,18 @@ mod tests {
         let late = digest("late");
         cache.accept(late, entry(exp as f64), exp + 30);
         assert!(cache.accepted(&late, exp + 31, &keys).is_some());
+    }
+
+    #[test]
+    fn a_permanent_refusal_is_remembered_under_its_own_token_only() {
+        let cache = TokenCache::new(Duration::from_secs(60));
+        let (forged, other) = (cache.refusal_key("forged"), cache.refusal_key("forgee"));
+        cache.reject(forged, &TokenError::BadSignature);
+        assert_eq!(cache.rejected(forged), Some(TokenError::BadSignature));
+        assert_eq!(cache.rejected(other), None);
+        cache.reject(other, &TokenError::UnknownKey);
+        assert_eq!(cache.rejected(other), None, "not permanent: not remembered");
+        // Another process (another key) does not share the keys.
+        assert_ne!(TokenCache::new(Duration::ZERO).refusal_key("forged"), forged);
     }
 }

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use super::cache::{self, TokenCache, TokenDigest};
+use super::cache::{self, RefusalKey, TokenCache, TokenDigest};
 use super::discovery::ProviderMetadata;
 use super::fetch::{self, CONNECT_TIMEOUT, FETCH_TIMEOUT, ProviderDocuments};
 use super::jwks::{KeyId, KeySet};
@@ -176,34 +176,38 @@ impl Oidc {
         if token.len() > tokens::MAX_TOKEN_BYTES {
             return Err(TokenError::TooLarge.into());
         }
+        let cache = &self.inner.token_cache;
+        // A replayed refusal is answered before the SHA-256 (see `oidc/cache.rs`).
+        let refusal = cache.refusal_key(token);
+        if let Some(error) = cache.rejected(refusal) {
+            return Err(VerifyError::Rejected(error));
+        }
         let digest = cache::digest(token);
         let now = unix_now();
-        if let Some(judged) = self.judged_before(&digest, now) {
+        if let Some(judged) = self.accepted_before(&digest, now) {
             return judged;
         }
         // The full check is boxed so the common (cached) path stays a small future.
-        Box::pin(self.validate_uncached(token, digest, now)).await
+        Box::pin(self.validate_uncached(token, digest, refusal, now)).await
     }
 
-    /// The cached verdict on a token, if there is one.
-    fn judged_before(
+    /// The verdict on a token accepted before, if it was.
+    fn accepted_before(
         &self,
         digest: &TokenDigest,
         now: u64,
     ) -> Option<Result<Arc<Identity>, VerifyError>> {
         let cache = &self.inner.token_cache;
-        let hit = self.inner.keys.with_keys(|keys| cache.accepted(digest, now, keys?));
-        if let Some(hit) = hit {
-            let times = self.inner.access_rules.check_time_claims(hit.exp, hit.nbf, hit.iat, now);
-            return Some(times.map(|()| hit.identity.clone()).map_err(VerifyError::Rejected));
-        }
-        cache.rejected(digest).map(|error| Err(VerifyError::Rejected(error)))
+        let hit = self.inner.keys.with_keys(|keys| cache.accepted(digest, now, keys?))?;
+        let times = self.inner.access_rules.check_time_claims(hit.exp, hit.nbf, hit.iat, now);
+        Some(times.map(|()| hit.identity.clone()).map_err(VerifyError::Rejected))
     }
 
     async fn validate_uncached(
         &self,
         token: &str,
         digest: TokenDigest,
+        refusal: RefusalKey,
         now: u64,
     ) -> Result<Arc<Identity>, VerifyError> {
         let cache = &self.inner.token_cache;
@@ -221,7 +225,7 @@ impl Oidc {
             Err(error) => {
                 // Only permanent refusals are remembered (`TokenCache::reject` decides).
                 if let VerifyError::Rejected(reason) = &error {
-                    cache.reject(digest, reason);
+                    cache.reject(refusal, reason);
                 }
                 Err(error)
             }
