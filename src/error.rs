@@ -12,6 +12,7 @@
 //! | missing role | 403 | `Bearer realm=.., error="insufficient_scope", error_description=..` |
 //! | session request from another site | 403 | `Bearer realm=.., error="invalid_request", error_description=..` |
 //! | keys not loaded | 503 | none; `Retry-After` instead |
+//! | unknown key, refetch pending and busy | 503 | none; `Retry-After` (when the refetch runs) |
 //!
 //! The precise reason is logged at debug level; the token itself never is.
 //!
@@ -56,6 +57,8 @@ pub enum AuthError {
     CrossSiteRequest,
     /// Keys are not loaded yet (Keycloak unreachable since start).
     Unavailable,
+    /// The token's key is unknown and its refetch is pending: retry after these seconds.
+    KeyPending(u64),
 }
 
 impl AuthError {
@@ -65,7 +68,7 @@ impl AuthError {
             Self::MissingCredentials | Self::InvalidToken(_) => Status::Unauthorized,
             Self::InvalidRequest(_) => Status::BadRequest,
             Self::InsufficientScope(_) | Self::CrossSiteRequest => Status::Forbidden,
-            Self::Unavailable => Status::ServiceUnavailable,
+            Self::Unavailable | Self::KeyPending(_) => Status::ServiceUnavailable,
         }
     }
 
@@ -76,7 +79,7 @@ impl AuthError {
             Self::InvalidRequest(_) | Self::CrossSiteRequest => Some("invalid_request"),
             Self::InvalidToken(_) => Some("invalid_token"),
             Self::InsufficientScope(_) => Some("insufficient_scope"),
-            Self::Unavailable => Some("temporarily_unavailable"),
+            Self::Unavailable | Self::KeyPending(_) => Some("temporarily_unavailable"),
         }
     }
 
@@ -92,6 +95,7 @@ impl AuthError {
                                        pages or with the X-CSRF-Token header"
                 .into(),
             Self::Unavailable => "The identity provider is not reachable yet".into(),
+            Self::KeyPending(_) => "The token's signing key is not known yet".into(),
         }
     }
 
@@ -112,7 +116,7 @@ impl AuthError {
     fn www_authenticate(&self, realm: &str, description: &str) -> Option<String> {
         let realm = quote(realm);
         match (self, self.code()) {
-            (Self::Unavailable, _) => None,
+            (Self::Unavailable | Self::KeyPending(_), _) => None,
             (_, None) => Some(format!("Bearer realm={realm}")),
             (_, Some(code)) => Some(format!(
                 "Bearer realm={realm}, error=\"{code}\", error_description={}",
@@ -126,6 +130,9 @@ impl From<VerifyError> for AuthError {
     fn from(error: VerifyError) -> Self {
         match error {
             VerifyError::Unavailable => Self::Unavailable,
+            VerifyError::KeyPending { retry_after } => {
+                Self::KeyPending(retry_after.as_secs().max(1))
+            }
             VerifyError::Rejected(reason) => Self::InvalidToken(reason),
         }
     }
@@ -200,8 +207,13 @@ impl<'r> Responder<'r, 'static> for AuthError {
         if let Some(value) = www_authenticate {
             response.set_header(Header::new("WWW-Authenticate", value));
         }
-        if self == AuthError::Unavailable {
-            response.set_header(Header::new("Retry-After", RETRY_AFTER_SECS.to_string()));
+        let retry_after = match self {
+            AuthError::Unavailable => Some(u64::from(RETRY_AFTER_SECS)),
+            AuthError::KeyPending(secs) => Some(secs),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            response.set_header(Header::new("Retry-After", secs.to_string()));
         }
         Ok(response)
     }
