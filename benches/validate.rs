@@ -31,7 +31,8 @@ fn benches(c: &mut Criterion) {
 
     let check = |token: &str| {
         let header = rules.check_format(token)?;
-        let key = keys.get(&header.kid).ok_or(rocket_keycloak::TokenError::UnknownKey)?;
+        let kid = header.kid.as_deref().ok_or(rocket_keycloak::TokenError::MissingKeyId)?;
+        let key = keys.get(kid).ok_or(rocket_keycloak::TokenError::UnknownKey)?;
         rules.verify(token, &header, key, now)
     };
 
@@ -43,7 +44,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("validate_fresh_es256", |b| b.iter(|| check(black_box(&es256)).unwrap()));
     c.bench_function("reject_forged_rs256", |b| b.iter(|| check(black_box(&forged)).unwrap_err()));
     // A verified-token cache hit: digest of the whole token, lookup, time rules.
-    let cache = rocket_keycloak::__private::TokenCache::default();
+    let cache = rocket_keycloak::__private::TokenCache::new(std::time::Duration::from_secs(60));
     let claims = check(&rs256).unwrap();
     let entry = rocket_keycloak::__private::Accepted {
         identity: std::sync::Arc::new(Identity::from(claims.clone())),

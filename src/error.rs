@@ -12,6 +12,7 @@
 //! | missing role | 403 | `Bearer realm=.., error="insufficient_scope", error_description=..` |
 //! | session request from another site | 403 | `Bearer realm=.., error="invalid_request", error_description=..` |
 //! | keys not loaded | 503 | none; `Retry-After` instead |
+//! | unknown key, refetch pending and busy | 503 | none; `Retry-After` (when the refetch runs) |
 //!
 //! The precise reason is logged at debug level; the token itself never is.
 //!
@@ -58,6 +59,8 @@ pub enum AuthError {
     Unavailable,
     /// The session store (Redis) is not reachable: the session may be fine.
     SessionsUnavailable,
+    /// The token's key is unknown and its refetch is pending: retry after these seconds.
+    KeyPending(u64),
 }
 
 impl AuthError {
@@ -67,7 +70,9 @@ impl AuthError {
             Self::MissingCredentials | Self::InvalidToken(_) => Status::Unauthorized,
             Self::InvalidRequest(_) => Status::BadRequest,
             Self::InsufficientScope(_) | Self::CrossSiteRequest => Status::Forbidden,
-            Self::Unavailable | Self::SessionsUnavailable => Status::ServiceUnavailable,
+            Self::Unavailable | Self::SessionsUnavailable | Self::KeyPending(_) => {
+                Status::ServiceUnavailable
+            }
         }
     }
 
@@ -78,7 +83,9 @@ impl AuthError {
             Self::InvalidRequest(_) | Self::CrossSiteRequest => Some("invalid_request"),
             Self::InvalidToken(_) => Some("invalid_token"),
             Self::InsufficientScope(_) => Some("insufficient_scope"),
-            Self::Unavailable | Self::SessionsUnavailable => Some("temporarily_unavailable"),
+            Self::Unavailable | Self::SessionsUnavailable | Self::KeyPending(_) => {
+                Some("temporarily_unavailable")
+            }
         }
     }
 
@@ -95,6 +102,7 @@ impl AuthError {
                 .into(),
             Self::Unavailable => "The identity provider is not reachable yet".into(),
             Self::SessionsUnavailable => "Sessions are temporarily unavailable".into(),
+            Self::KeyPending(_) => "The token's signing key is not known yet".into(),
         }
     }
 
@@ -115,7 +123,7 @@ impl AuthError {
     fn www_authenticate(&self, realm: &str, description: &str) -> Option<String> {
         let realm = quote(realm);
         match (self, self.code()) {
-            (Self::Unavailable | Self::SessionsUnavailable, _) => None,
+            (Self::Unavailable | Self::SessionsUnavailable | Self::KeyPending(_), _) => None,
             (_, None) => Some(format!("Bearer realm={realm}")),
             (_, Some(code)) => Some(format!(
                 "Bearer realm={realm}, error=\"{code}\", error_description={}",
@@ -129,6 +137,9 @@ impl From<VerifyError> for AuthError {
     fn from(error: VerifyError) -> Self {
         match error {
             VerifyError::Unavailable => Self::Unavailable,
+            VerifyError::KeyPending { retry_after } => {
+                Self::KeyPending(retry_after.as_secs().max(1))
+            }
             VerifyError::Rejected(reason) => Self::InvalidToken(reason),
         }
     }
@@ -204,8 +215,15 @@ impl<'r> Responder<'r, 'static> for AuthError {
         if let Some(value) = www_authenticate {
             response.set_header(Header::new("WWW-Authenticate", value));
         }
-        if self.status() == Status::ServiceUnavailable {
-            response.set_header(Header::new("Retry-After", RETRY_AFTER_SECS.to_string()));
+        let retry_after = match self {
+            AuthError::Unavailable | AuthError::SessionsUnavailable => {
+                Some(u64::from(RETRY_AFTER_SECS))
+            }
+            AuthError::KeyPending(secs) => Some(secs),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            response.set_header(Header::new("Retry-After", secs.to_string()));
         }
         Ok(response)
     }

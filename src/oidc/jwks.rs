@@ -6,8 +6,15 @@
 //! Decisions:
 //! - Only signature keys are kept: `use` must be `sig` or absent, and the key type must be
 //!   asymmetric (RSA, EC, OKP). Keycloak's `use: enc` RSA-OAEP key and any `oct` key are
-//!   dropped, as are keys without a `kid` (Keycloak always sets one, and a token must name
-//!   the key it was signed with).
+//!   dropped.
+//! - A token without `kid` is verified only by the one key of the set suitable for its
+//!   header `alg` ([`KeySet::only_key_for`]; rule 4 in `tokens.rs`); with several candidates
+//!   none is tried. A key without `kid` (Keycloak always sets one; other providers and the
+//!   OIDC certification's "kid absent, single JWKS" case do not) is kept only for that role:
+//!   no `kid` in a token can name it. Its [`KeyId::Unnamed`] is the SHA-256 of its key
+//!   material, so it is stable across refetches (the verified-token cache keeps entries
+//!   while their key is published) and is not a string, so it cannot collide with a real
+//!   `kid`.
 //! - The algorithm comes from the key's `alg`, or for EC/OKP keys from the curve. An RSA key
 //!   without `alg` is bound to RS256, the only algorithm OIDC requires. A key whose
 //!   algorithm is outside the configured allow-list is dropped.
@@ -19,11 +26,39 @@ use std::sync::Arc;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// Which published key verified a token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KeyId {
+    /// The key's `kid`.
+    Named(String),
+    /// A key published without `kid`: the SHA-256 of its key material.
+    Unnamed([u8; 32]),
+}
+
+impl From<&str> for KeyId {
+    fn from(kid: &str) -> Self {
+        Self::Named(kid.to_owned())
+    }
+}
+
+impl std::fmt::Display for KeyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Named(kid) => write!(f, "{kid:?}"),
+            Self::Unnamed(hash) => {
+                f.write_str("no kid, sha256 ")?;
+                hash[..6].iter().try_for_each(|b| write!(f, "{b:02x}"))
+            }
+        }
+    }
+}
 
 /// A public key allowed to verify tokens, with the one algorithm it may be used with.
 pub struct VerifyingKey {
-    /// The key id tokens refer to in their `kid` header.
-    pub kid: String,
+    /// The key's id: its `kid`, or a hash for a key published without one.
+    pub kid: KeyId,
     /// The algorithm bound to this key.
     pub algorithm: Algorithm,
     /// The key material.
@@ -43,6 +78,8 @@ impl std::fmt::Debug for VerifyingKey {
 #[derive(Debug, Default)]
 pub struct KeySet {
     keys: HashMap<String, Arc<VerifyingKey>>,
+    /// Keys published without `kid`: only for tokens without one.
+    unnamed: Vec<Arc<VerifyingKey>>,
 }
 
 /// Why a JWKS document could not be used at all.
@@ -82,18 +119,23 @@ impl KeySet {
         let raw: RawSet =
             serde_json::from_slice(bytes).map_err(|e| JwksError::Malformed(e.to_string()))?;
         let mut keys = HashMap::new();
+        let mut unnamed: Vec<Arc<VerifyingKey>> = Vec::new();
         let mut duplicated = Vec::new();
         let mut skipped = Vec::new();
         for (index, value) in raw.keys.into_iter().enumerate() {
             match parse_key(value, allowed) {
-                Ok(key) => {
-                    if keys.contains_key(&key.kid) {
-                        skipped.push(format!("key #{index} (kid {:?}): duplicate kid", key.kid));
-                        duplicated.push(key.kid);
-                    } else {
-                        keys.insert(key.kid.clone(), Arc::new(key));
+                Ok(key) => match &key.kid {
+                    KeyId::Named(kid) if keys.contains_key(kid) => {
+                        skipped.push(format!("key #{index} (kid {kid:?}): duplicate kid"));
+                        duplicated.push(kid.clone());
                     }
-                }
+                    KeyId::Named(kid) => {
+                        keys.insert(kid.clone(), Arc::new(key));
+                    }
+                    // The same material twice is the same key: keep one.
+                    KeyId::Unnamed(_) if unnamed.iter().any(|k| k.kid == key.kid) => {}
+                    KeyId::Unnamed(_) => unnamed.push(Arc::new(key)),
+                },
                 Err(why) => skipped.push(format!("key #{index}: {why}")),
             }
         }
@@ -101,52 +143,77 @@ impl KeySet {
         for kid in duplicated {
             keys.remove(&kid);
         }
-        if keys.is_empty() {
+        if keys.is_empty() && unnamed.is_empty() {
             return Err(JwksError::NoUsableKeys);
         }
-        Ok((Self { keys }, skipped))
+        Ok((Self { keys, unnamed }, skipped))
     }
 
-    /// The key with this id, if the set has it.
+    /// The key with this `kid`, if the set has it (never a key published without `kid`).
     pub fn get(&self, kid: &str) -> Option<&Arc<VerifyingKey>> {
         self.keys.get(kid)
     }
 
-    /// Whether the set contains this key id.
-    pub fn contains(&self, kid: &str) -> bool {
-        self.keys.contains_key(kid)
+    /// For a token without `kid`: the one key suitable for the header's `alg`, if exactly
+    /// one is; with none or several, none (a token must not make us try keys in turn).
+    pub fn only_key_for(&self, alg: &str) -> Option<&Arc<VerifyingKey>> {
+        let alg = alg.parse::<Algorithm>().ok()?;
+        let mut candidates =
+            self.keys.values().chain(&self.unnamed).filter(|key| key.algorithm == alg);
+        let only = candidates.next()?;
+        candidates.next().is_none().then_some(only)
+    }
+
+    /// Whether the set contains this key.
+    pub fn contains(&self, id: &KeyId) -> bool {
+        match id {
+            KeyId::Named(kid) => self.keys.contains_key(kid),
+            KeyId::Unnamed(_) => self.unnamed.iter().any(|key| key.kid == *id),
+        }
+    }
+
+    /// The kids of the keys published with one.
+    pub fn named_kids(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(String::as_str)
     }
 
     /// The key ids, for logs.
-    pub fn kids(&self) -> Vec<&str> {
-        let mut kids: Vec<&str> = self.keys.keys().map(String::as_str).collect();
+    pub fn kids(&self) -> Vec<String> {
+        let mut kids: Vec<String> = self.keys.keys().map(|kid| format!("{kid:?}")).collect();
         kids.sort_unstable();
+        kids.extend(self.unnamed.iter().map(|key| key.kid.to_string()));
         kids
     }
 
     /// Number of usable keys.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.keys.len() + self.unnamed.len()
     }
 
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.len() == 0
     }
 }
 
 fn parse_key(value: serde_json::Value, allowed: &[Algorithm]) -> Result<VerifyingKey, String> {
     let jwk: Jwk = serde_json::from_value(value).map_err(|e| format!("unreadable: {e}"))?;
-    let kid = jwk.common.key_id.clone().ok_or("no kid")?;
+    let kid = match &jwk.common.key_id {
+        Some(kid) => KeyId::Named(kid.clone()),
+        None => {
+            let material = serde_json::to_vec(&jwk.algorithm).map_err(|e| e.to_string())?;
+            KeyId::Unnamed(Sha256::digest(material).into())
+        }
+    };
     match &jwk.common.public_key_use {
         None | Some(PublicKeyUse::Signature) => {}
-        Some(other) => return Err(format!("kid {kid:?}: use {other:?} is not a signature key")),
+        Some(other) => return Err(format!("kid {kid}: use {other:?} is not a signature key")),
     }
-    let algorithm = key_algorithm(&jwk).map_err(|why| format!("kid {kid:?}: {why}"))?;
+    let algorithm = key_algorithm(&jwk).map_err(|why| format!("kid {kid}: {why}"))?;
     if !allowed.contains(&algorithm) {
-        return Err(format!("kid {kid:?}: algorithm {algorithm:?} is not allowed"));
+        return Err(format!("kid {kid}: algorithm {algorithm:?} is not allowed"));
     }
-    let key = DecodingKey::from_jwk(&jwk).map_err(|e| format!("kid {kid:?}: bad key: {e}"))?;
+    let key = DecodingKey::from_jwk(&jwk).map_err(|e| format!("kid {kid}: bad key: {e}"))?;
     Ok(VerifyingKey { kid, algorithm, key })
 }
 
@@ -186,13 +253,31 @@ fn key_algorithm(jwk: &Jwk) -> Result<Algorithm, String> {
     }
 }
 
+/// Key sets for the unit tests of the modules that select and schedule keys.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// RFC 7517 A.1's modulus: selection and scheduling need keys, not secure ones.
+    pub(crate) const N: &str = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+
+    /// A set of RSA keys under these kids (all with the modulus [`N`]).
+    pub(crate) fn key_set(kids: &[&str]) -> Result<KeySet, JwksError> {
+        let keys: Vec<_> = kids
+            .iter()
+            .map(|kid| serde_json::json!({"kid": kid, "kty": "RSA", "n": N, "e": "AQAB"}))
+            .collect();
+        let json = serde_json::json!({ "keys": keys }).to_string();
+        KeySet::from_json(json.as_bytes(), &crate::config::DEFAULT_ALGORITHMS).map(|(set, _)| set)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::DEFAULT_ALGORITHMS;
 
-    // A real 2048-bit modulus is not needed to test selection; this one is from RFC 7517 A.1.
-    const N: &str = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+    use super::test_support::N;
     const P256_X: &str = "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4";
     const P256_Y: &str = "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM";
 
@@ -207,7 +292,7 @@ mod tests {
             {"kid": "enc1", "kty": "RSA", "alg": "RSA-OAEP", "use": "enc", "n": N, "e": "AQAB"},
         ]}))
         .unwrap();
-        assert_eq!(set.kids(), ["sig1"]);
+        assert_eq!(set.kids(), ["\"sig1\""]);
         assert_eq!(set.get("sig1").unwrap().algorithm, Algorithm::RS256);
         assert_eq!(skipped.len(), 1);
     }
@@ -228,21 +313,50 @@ mod tests {
             {"kid": "bad", "kty": "EC", "crv": "P-256", "alg": "ES384", "x": P256_X, "y": P256_Y},
         ]}))
         .unwrap();
-        assert_eq!(set.kids(), ["ec"]);
+        assert_eq!(set.kids(), ["\"ec\""]);
         assert_eq!(set.get("ec").unwrap().algorithm, Algorithm::ES256);
     }
 
     #[test]
-    fn keys_without_kid_or_outside_the_allow_list_are_dropped() {
+    fn keys_outside_the_allow_list_are_dropped() {
         let json = serde_json::json!({"keys": [
-            {"kty": "RSA", "alg": "RS256", "n": N, "e": "AQAB"},
+            {"kty": "RSA", "alg": "PS256", "n": N, "e": "AQAB"},
             {"kid": "ps", "kty": "RSA", "alg": "PS256", "n": N, "e": "AQAB"},
             {"kid": "rs", "kty": "RSA", "n": N, "e": "AQAB"},
         ]});
         let (set, skipped) =
             KeySet::from_json(json.to_string().as_bytes(), &[Algorithm::RS256]).unwrap();
-        assert_eq!(set.kids(), ["rs"]);
+        assert_eq!(set.kids(), ["\"rs\""]);
         assert_eq!(skipped.len(), 2);
+    }
+
+    #[test]
+    fn a_key_without_kid_serves_only_tokens_without_kid() {
+        let unnamed = serde_json::json!({"kty": "RSA", "alg": "RS256", "n": N, "e": "AQAB"});
+        let (set, skipped) = parse(serde_json::json!({"keys": [unnamed]})).unwrap();
+        assert!(skipped.is_empty());
+        let key = set.only_key_for("RS256").expect("the single key");
+        assert!(matches!(key.kid, KeyId::Unnamed(_)));
+        assert!(set.contains(&key.kid));
+        assert!(set.only_key_for("ES256").is_none(), "not suitable for another alg");
+        assert!(set.only_key_for("none").is_none());
+        // No kid names it, not even its own id's text.
+        assert!(set.get("").is_none() && set.get(&key.kid.to_string()).is_none());
+        // Refetched, it keeps its id, so cached tokens it verified stay valid.
+        let (again, _) = parse(serde_json::json!({"keys": [unnamed]})).unwrap();
+        assert!(again.contains(&key.kid));
+    }
+
+    #[test]
+    fn a_token_without_kid_gets_no_key_when_several_could_verify_it() {
+        let (set, _) = parse(serde_json::json!({"keys": [
+            {"kid": "a", "kty": "RSA", "alg": "RS256", "n": N, "e": "AQAB"},
+            {"kty": "RSA", "alg": "RS256", "n": N, "e": "AQAB"},
+            {"kid": "ec", "kty": "EC", "crv": "P-256", "x": P256_X, "y": P256_Y},
+        ]}))
+        .unwrap();
+        assert!(set.only_key_for("RS256").is_none(), "two RS256 candidates: none is tried");
+        assert_eq!(set.only_key_for("ES256").unwrap().kid, KeyId::from("ec"));
     }
 
     #[test]

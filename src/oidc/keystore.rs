@@ -7,16 +7,42 @@
 //! Decisions (the failure policy in [`super`] says why):
 //! - **Single flight.** At most one load runs at a time; every request that needs it waits
 //!   on the same one (a `watch` generation counter tells waiters a load has ended).
-//! - **Rate limited, never refused.** The first unknown `kid` after a quiet period loads
+//! - **Rate limited, never locked out.** The first unknown `kid` after a quiet period loads
 //!   at once; later ones inside [`Timing::min_refetch_interval`] schedule one load for the
-//!   interval's end and wait for it. Refusing them instead would let a flood of bogus
-//!   `kid`s spend the slot a genuinely rotated-in key needs.
+//!   interval's end. Refusing to schedule it instead would let a flood of bogus `kid`s
+//!   spend the slot a genuinely rotated-in key needs.
+//! - **Few waiters, the rest answered at once.** A token naming an unknown `kid` costs a
+//!   parked connection while it waits, so waiting is the exception (slowloris by token):
+//!   1. a token that cannot pass whatever its key (its unverified payload is unreadable,
+//!      expired, or issued in the future beyond the leeway: [`Issued::Hopeless`]) never
+//!      waits;
+//!   2. if the last *successful* load started after the token was issued (its `iat` plus
+//!      the leeway for clock skew, [`Issued::By`]) and did not contain the `kid`, and no
+//!      load since the start ever did, the `kid` is definitively unknown: Keycloak
+//!      publishes a key before it signs with it, so that load would have seen it. Answered
+//!      at once ([`MissingKey::UnknownKid`], a 401). A `kid` seen before may be a withdrawn
+//!      key published again (its old tokens become valid again), so it takes case 3; so do
+//!      all once more than [`MAX_SEEN_KIDS`] kids have been seen;
+//!   3. otherwise at most [`MAX_KID_WAITERS`] requests share the pending refetch. Every
+//!      further one waits at most [`OVERFLOW_GRACE`], and only if the refetch runs within
+//!      it (the burst of genuine requests right after a rotation, whose immediate refetch
+//!      takes milliseconds); then it is answered with [`MissingKey::Pending`], a 503 with
+//!      `Retry-After`, because the key may yet appear. The refetch it needs is scheduled
+//!      all the same, so a genuinely new key is served once that has run: a valid token is
+//!      deferred under a flood, never refused.
+//!
+//!   The `iat` is read from the unverified payload only to choose between these answers,
+//!   never to accept a token. An attacker who forges a fresh `iat` gets case 3: a 503, and
+//!   at most [`MAX_KID_WAITERS`] parked requests in all.
 //! - **Bounded waits.** A request waits for a refetch at most [`Timing::kid_wait`] past the
-//!   refetch's start, and for a running refresh at most [`Timing::refresh_wait`].
+//!   refetch's start, and for a running refresh at most [`Timing::refresh_wait`]. If the
+//!   refetch it waited for failed (Keycloak down), the answer is [`MissingKey::Pending`],
+//!   not an unknown key: nobody could say whether the key exists.
 //! - **No lock across an await.** Key sets are swapped atomically ([`arc_swap`]); the
 //!   bookkeeping mutex is held for a few instructions.
 //! - **A failed load keeps the last good set.**
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -27,6 +53,9 @@ use rocket::tokio::time::Instant;
 use rocket::tokio::{self};
 
 use super::jwks::{KeySet, VerifyingKey};
+
+/// Added to a [`MissingKey::Pending`] delay: the pending refetch's own duration.
+const RETRY_MARGIN: Duration = Duration::from_secs(1);
 
 /// Where key sets come from.
 pub(crate) trait KeySource: Send + Sync + 'static {
@@ -47,6 +76,27 @@ pub(crate) struct Timing {
     pub refresh_wait: Duration,
 }
 
+/// How many requests may wait for a pending unknown-kid refetch at once.
+pub(crate) const MAX_KID_WAITERS: usize = 8;
+
+/// How many distinct kids the store remembers having seen (case 2 of the module doc).
+pub(crate) const MAX_SEEN_KIDS: usize = 256;
+
+/// How long a request past [`MAX_KID_WAITERS`] may wait for a refetch that is running.
+pub(crate) const OVERFLOW_GRACE: Duration = Duration::from_millis(50);
+
+/// When a token naming an unknown `kid` says it was issued (from its unverified payload):
+/// decides only whether the request may wait for a refetch, never whether it is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Issued {
+    /// The token cannot pass whatever its key: never wait.
+    Hopeless,
+    /// Issued no later than this instant (clock skew included).
+    By(Instant),
+    /// The token names no usable issue time.
+    Unknown,
+}
+
 /// Why no key could be handed out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum MissingKey {
@@ -54,6 +104,11 @@ pub(crate) enum MissingKey {
     NotLoaded,
     /// The loaded set has no key with this id, even after a refetch.
     UnknownKid,
+    /// A refetch may still bring the key, but enough requests wait for it already.
+    Pending {
+        /// When the pending refetch should have run.
+        retry_after: Duration,
+    },
 }
 
 /// The key store. Cheap to clone; clones share the keys.
@@ -81,7 +136,6 @@ struct Shared<S> {
     generation: watch::Sender<u64>,
 }
 
-#[derive(Default)]
 struct RefreshState {
     /// A load is running.
     in_flight: bool,
@@ -89,6 +143,58 @@ struct RefreshState {
     scheduled: bool,
     /// When the latest unknown-kid refetch started or will start (the rate limit's clock).
     next_refetch_at: Option<Instant>,
+    /// When the load that produced the current key set started.
+    loaded_from: Option<Instant>,
+    /// Every kid any loaded set contained, unless there were too many ([`MAX_SEEN_KIDS`]).
+    seen_kids: Option<HashSet<String>>,
+    /// Whether the latest load failed.
+    last_load_failed: bool,
+    /// Requests waiting for a pending refetch.
+    waiters: usize,
+}
+
+impl Default for RefreshState {
+    fn default() -> Self {
+        Self {
+            in_flight: false,
+            scheduled: false,
+            next_refetch_at: None,
+            loaded_from: None,
+            seen_kids: Some(HashSet::new()),
+            last_load_failed: false,
+            waiters: 0,
+        }
+    }
+}
+
+impl RefreshState {
+    /// Records a newly loaded set: when its load started, and its kids.
+    fn loaded(&mut self, started: Instant, keys: &KeySet) {
+        self.loaded_from = Some(started);
+        if let Some(seen) = &mut self.seen_kids {
+            seen.extend(keys.named_kids().map(str::to_owned));
+            if seen.len() > MAX_SEEN_KIDS {
+                self.seen_kids = None;
+            }
+        }
+    }
+
+    /// Whether `kid` is certainly unknown for a token issued by `issued` (case 2).
+    fn certainly_unknown(&self, kid: &str, issued: Issued) -> bool {
+        let Issued::By(issued) = issued else { return false };
+        self.loaded_from.is_some_and(|loaded_from| loaded_from > issued)
+            && self.seen_kids.as_ref().is_some_and(|seen| !seen.contains(kid))
+    }
+}
+
+/// One request counted in [`RefreshState::waiters`]; uncounted when dropped (also when
+/// the request is abandoned mid-wait).
+struct Waiter<'a, S: KeySource>(&'a KeyStore<S>);
+
+impl<S: KeySource> Drop for Waiter<'_, S> {
+    fn drop(&mut self) {
+        self.0.state().waiters -= 1;
+    }
 }
 
 impl<S: KeySource> KeyStore<S> {
@@ -134,20 +240,32 @@ impl<S: KeySource> KeyStore<S> {
     }
 
     /// The key named `kid`, refetching (rate limited, single flight) when the current set
-    /// does not have it.
-    pub(crate) async fn key_for(&self, kid: &str) -> Result<Arc<VerifyingKey>, MissingKey> {
+    /// does not have it. `issued` is asked only then (see the module doc for its use).
+    pub(crate) async fn key_for(
+        &self,
+        kid: &str,
+        issued: impl FnOnce() -> Issued,
+    ) -> Result<Arc<VerifyingKey>, MissingKey> {
         let Some(keys) = self.shared.keys.load_full() else {
             return Err(MissingKey::NotLoaded);
         };
         if let Some(key) = keys.get(kid) {
             return Ok(key.clone());
         }
+        let issued = issued();
+        if issued == Issued::Hopeless {
+            return Err(MissingKey::UnknownKid);
+        }
         let mut generation = self.shared.generation.subscribe();
-        let deadline = {
+        let (deadline, waiter) = {
             let mut state = self.state();
             // A load may have landed between the lookup above and taking the lock.
             if let Some(key) = self.current_key(kid) {
                 return Ok(key);
+            }
+            // A load that started after the token was issued would have seen its key.
+            if state.certainly_unknown(kid, issued) {
+                return Err(MissingKey::UnknownKid);
             }
             let now = Instant::now();
             let start_at = match state.next_refetch_at {
@@ -168,7 +286,15 @@ impl<S: KeySource> KeyStore<S> {
                     at
                 }
             };
-            start_at.max(now) + self.shared.timing.kid_wait
+            if state.waiters < MAX_KID_WAITERS {
+                state.waiters += 1;
+                (start_at.max(now) + self.shared.timing.kid_wait, Some(Waiter(self)))
+            } else if start_at <= now + OVERFLOW_GRACE {
+                (now + OVERFLOW_GRACE, None)
+            } else {
+                let retry_after = start_at - now + RETRY_MARGIN;
+                return Err(MissingKey::Pending { retry_after });
+            }
         };
         // Wait for the shared refetch, never past its start plus `kid_wait`.
         loop {
@@ -181,13 +307,25 @@ impl<S: KeySource> KeyStore<S> {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || tokio::time::timeout(left, generation.changed()).await.is_err() {
+                if waiter.is_none() {
+                    // Past the bound, and the refetch outlasted the grace: it may bring the key.
+                    return Err(MissingKey::Pending { retry_after: RETRY_MARGIN });
+                }
                 break;
             }
             if let Some(key) = self.current_key(kid) {
                 return Ok(key);
             }
         }
-        self.current_key(kid).ok_or(MissingKey::UnknownKid)
+        if let Some(key) = self.current_key(kid) {
+            return Ok(key);
+        }
+        if self.state().last_load_failed {
+            // Keycloak could not be asked: the key may exist.
+            let retry_after = self.shared.timing.min_refetch_interval + RETRY_MARGIN;
+            return Err(MissingKey::Pending { retry_after });
+        }
+        Err(MissingKey::UnknownKid)
     }
 
     /// Runs the unknown-kid refetch scheduled for `at` (unless another load is running,
@@ -220,19 +358,31 @@ impl<S: KeySource> KeyStore<S> {
 
     /// Performs one load; the caller has set `in_flight`.
     async fn run_load(&self, reason: &str) {
-        match self.shared.source.load().await {
+        let started = Instant::now();
+        let loaded = match self.shared.source.load().await {
             Ok(keys) => {
-                log::info!("OIDC keys loaded ({reason}): kids {:?}", keys.kids());
+                log::info!("OIDC keys loaded ({reason}): kids {}", keys.kids().join(", "));
                 let keys = Arc::new(keys);
                 self.shared.keys.store(Some(keys.clone()));
+                // After the store: whoever sees this instant under the lock sees these keys.
+                self.state().loaded(started, &keys);
                 (self.shared.listener)(&keys);
+                true
             }
             Err(e) if self.is_loaded() => {
-                log::warn!("OIDC key refresh failed ({reason}), keeping the last good keys: {e}")
+                log::warn!("OIDC key refresh failed ({reason}), keeping the last good keys: {e}");
+                false
             }
-            Err(e) => log::warn!("OIDC provider not reachable yet ({reason}): {e}"),
+            Err(e) => {
+                log::warn!("OIDC provider not reachable yet ({reason}): {e}");
+                false
+            }
+        };
+        {
+            let mut state = self.state();
+            state.last_load_failed = !loaded;
+            state.in_flight = false;
         }
-        self.state().in_flight = false;
         self.shared.generation.send_modify(|g| *g += 1);
     }
 }

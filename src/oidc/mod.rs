@@ -25,9 +25,14 @@
 //!   have triggers at most one refetch per `jwks_min_refresh_interval`, and every request
 //!   waiting for that key waits on the same fetch. A flood of random `kid`s costs Keycloak
 //!   at most one request per interval. Inside the interval the next refetch is scheduled
-//!   for its end and requests wait for it (at most the interval plus one fetch timeout)
-//!   rather than being refused: otherwise a flood of bogus `kid`s would keep the slot
+//!   for its end rather than refused: otherwise a flood of bogus `kid`s would keep the slot
 //!   busy and a genuinely rotated-in key would be refused (the soak test found this).
+//! - **Unknown `kid`s park few requests.** Only a small fixed number of requests wait for
+//!   that refetch; the others are answered at once: **401** when the `kid` is certainly
+//!   unknown (the token cannot pass anyway, or a load that started after the token was
+//!   issued did not have the key), else **503 with `Retry-After`**, because the key may
+//!   still appear. A flood of random `kid`s cannot hold hundreds of connections open;
+//!   `keystore.rs` says how.
 //! - **No lock is held across a network call.** Key sets are swapped atomically
 //!   ([`arc_swap`]); the refresh bookkeeping is a mutex held for a few instructions.
 //! - The HTTP client has connect and total timeouts, follows no redirects, and documents

@@ -7,11 +7,14 @@
 //! The rules, in order of cost (cheap refusals first):
 //! 1. at most [`MAX_TOKEN_BYTES`], checked before any parsing;
 //! 2. JWS compact form: three base64url parts (a five-part JWE is refused);
-//! 3. the header names a `kid`, and carries none of `jku`, `x5u`, `jwk`, `x5c` or `crit`:
-//!    a token must not tell us where its key is, and extensions we do not know are refused;
-//! 4. the key is looked up by `kid` (by the caller); the header `alg` must equal the key's
-//!    algorithm, which is in the configured allow-list: the token never picks the
-//!    algorithm, so `none` and `HS*` cannot pass;
+//! 3. the header carries none of `jku`, `x5u`, `jwk`, `x5c` or `crit`: a token must not
+//!    tell us where its key is, and extensions we do not know are refused;
+//! 4. the key (chosen by the caller) is the published key named by the header's `kid`; a
+//!    token without `kid` is verified only by the one published key suitable for its
+//!    header `alg` (`KeySet::only_key_for`): with several candidates none is tried and the
+//!    token is refused ([`TokenError::MissingKeyId`]), never tried against each. The header
+//!    `alg` must equal the key's algorithm, which is in the configured allow-list: the
+//!    token never picks the algorithm, so `none` and `HS*` cannot pass;
 //! 5. the signature;
 //! 6. `iss` equal to the issuer, `aud` (string or list) containing the audience, and the
 //!    Keycloak payload `typ` equal to the expected [`TokenKind`] (`Bearer` for access
@@ -84,7 +87,7 @@ pub enum TokenError {
     Malformed(&'static str),
     /// A JWE (five parts).
     Encrypted,
-    /// The header has no `kid`.
+    /// The header has no `kid`, and not exactly one published key suits its `alg`.
     MissingKeyId,
     /// The header carries `jku`, `x5u`, `jwk`, `x5c` or `crit`.
     ForbiddenHeader(&'static str),
@@ -136,18 +139,44 @@ impl std::error::Error for TokenError {}
 
 impl TokenError {
     /// Whether the same token will always fail the same way (so the refusal may be
-    /// remembered). Unknown keys may appear after a refresh and times move on, so those
-    /// refusals are not permanent.
+    /// remembered). Unknown keys may appear after a refresh, a token without `kid` may find
+    /// its one key after the set changes, and times move on, so those refusals are not
+    /// permanent.
     pub fn is_permanent(&self) -> bool {
-        !matches!(self, Self::UnknownKey | Self::NotYetValid | Self::IssuedInFuture)
+        !matches!(
+            self,
+            Self::UnknownKey | Self::MissingKeyId | Self::NotYetValid | Self::IssuedInFuture
+        )
     }
+}
+
+/// What a token's unverified payload claims about its times: read only to decide whether a
+/// request naming an unknown key may wait for a refetch (see `keystore.rs`), never to
+/// accept a token.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum ClaimedIssue {
+    /// The token cannot pass whatever its key: the payload is unreadable, or `exp` is
+    /// missing, or the times fail rule 8.
+    CannotPass,
+    /// Issued at the latest this many seconds from now (negative: ago), the leeway for the
+    /// provider's clock and the claim's whole-second rounding included.
+    By(f64),
+    /// The payload has no `iat`.
+    Unknown,
+}
+
+/// The two time claims [`TokenRules::claimed_issue`] reads.
+#[derive(Deserialize)]
+struct RawTimes {
+    exp: Option<f64>,
+    iat: Option<f64>,
 }
 
 /// What the header says, read before the key is chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenHeader {
-    /// The key id.
-    pub kid: String,
+    /// The key id, if the token names one.
+    pub kid: Option<String>,
     /// The algorithm the token claims.
     pub alg: String,
 }
@@ -250,8 +279,7 @@ impl TokenRules {
         if let Some((name, _)) = forbidden.iter().find(|(_, present)| *present) {
             return Err(TokenError::ForbiddenHeader(name));
         }
-        let kid = header.kid.ok_or(TokenError::MissingKeyId)?;
-        Ok(TokenHeader { kid, alg: header.alg })
+        Ok(TokenHeader { kid: header.kid, alg: header.alg })
     }
 
     /// Steps 4–7: algorithm binding, signature, claims and times at `now` (Unix seconds).
@@ -292,6 +320,26 @@ impl TokenRules {
         }
         self.check_times(&claims, now)?;
         Ok(claims)
+    }
+
+    /// When the token claims it was issued, from its unverified payload (bounded by rule 1,
+    /// which the caller has applied). See [`ClaimedIssue`].
+    pub(crate) fn claimed_issue(&self, token: &str, now: u64) -> ClaimedIssue {
+        let times = token
+            .split('.')
+            .nth(1)
+            .and_then(|payload| URL_SAFE_NO_PAD.decode(payload).ok())
+            .and_then(|payload| serde_json::from_slice::<RawTimes>(&payload).ok());
+        let Some(RawTimes { exp: Some(exp), iat }) = times else {
+            return ClaimedIssue::CannotPass;
+        };
+        if self.check_time_claims(exp, None, iat, now).is_err() {
+            return ClaimedIssue::CannotPass;
+        }
+        match iat {
+            Some(iat) => ClaimedIssue::By(iat + self.leeway as f64 + 1.0 - now as f64),
+            None => ClaimedIssue::Unknown,
+        }
     }
 
     /// Step 7 alone.
@@ -361,16 +409,16 @@ mod tests {
     }
 
     #[test]
-    fn header_must_name_a_kid_and_no_key_location() {
+    fn header_must_name_no_key_location_and_may_omit_the_kid() {
         let no_kid = format!("{}.e30.c2ln", b64(r#"{"alg":"RS256"}"#));
-        assert_eq!(rules().check_format(&no_kid), Err(TokenError::MissingKeyId));
+        assert_eq!(rules().check_format(&no_kid).unwrap().kid, None);
         for field in ["jku", "x5u", "jwk", "x5c", "crit"] {
             let header = format!(r#"{{"alg":"RS256","kid":"k","{field}":"http://evil"}}"#);
             let token = format!("{}.e30.c2ln", b64(&header));
             assert_eq!(rules().check_format(&token), Err(TokenError::ForbiddenHeader(field)));
         }
         let ok = format!("{}.e30.c2ln", b64(r#"{"alg":"RS256","kid":"k","typ":"JWT"}"#));
-        assert_eq!(rules().check_format(&ok).unwrap().kid, "k");
+        assert_eq!(rules().check_format(&ok).unwrap().kid.as_deref(), Some("k"));
     }
 
     #[test]
@@ -400,5 +448,31 @@ mod tests {
         assert_eq!(r.check_times(&claims(2e6, None, fut), now), Err(TokenError::IssuedInFuture));
         let near = Some(1_000_000.0 + 59.0);
         assert_eq!(r.check_times(&claims(2e6, near, near), now), Ok(()));
+    }
+
+    #[test]
+    fn the_claimed_issue_time_says_only_whether_a_token_could_pass() {
+        let token =
+            |claims: &str| format!("{}.{}.c2ln", b64(r#"{"alg":"RS256","kid":"k"}"#), b64(claims));
+        let r = rules();
+        let now = 1_000_000;
+        let fresh = token(r#"{"exp":1000300,"iat":1000000}"#);
+        assert_eq!(r.claimed_issue(&fresh, now), ClaimedIssue::By(61.0), "iat + leeway + 1");
+        let no_iat = token(r#"{"exp":1000300}"#);
+        assert_eq!(r.claimed_issue(&no_iat, now), ClaimedIssue::Unknown);
+        for hopeless in [
+            r#"{"exp":1000300,"iat":1000061}"#,
+            r#"{"exp":999939,"iat":999000}"#,
+            r#"{"iat":1000000}"#,
+            r#"{"exp":"soon"}"#,
+            "not json",
+        ] {
+            assert_eq!(
+                r.claimed_issue(&token(hopeless), now),
+                ClaimedIssue::CannotPass,
+                "{hopeless}"
+            );
+        }
+        assert_eq!(r.claimed_issue("a.!!.c", now), ClaimedIssue::CannotPass);
     }
 }

@@ -10,12 +10,12 @@
 
 use std::sync::Arc;
 
-use super::cache::{self, TokenCache, TokenDigest};
+use super::cache::{self, RefusalKey, TokenCache, TokenDigest};
 use super::discovery::ProviderMetadata;
 use super::fetch::{self, CONNECT_TIMEOUT, FETCH_TIMEOUT, ProviderDocuments};
-use super::jwks::KeySet;
-use super::keystore::{KeyStore, MissingKey, Timing};
-use super::tokens::{self, TokenError, TokenKind, TokenRules};
+use super::jwks::{KeyId, KeySet};
+use super::keystore::{Issued, KeyStore, MissingKey, Timing};
+use super::tokens::{self, ClaimedIssue, TokenError, TokenKind, TokenRules};
 use crate::clock::unix_now;
 use crate::config::OidcConfig;
 use crate::identity::{Claims, Identity};
@@ -29,6 +29,12 @@ const WAIT_MARGIN: std::time::Duration = std::time::Duration::from_millis(250);
 pub enum VerifyError {
     /// No keys are loaded yet (Keycloak unreachable since start): the token may be fine.
     Unavailable,
+    /// The token names a key we do not have, and a refetch that may bring it is pending
+    /// but already has all the waiters it takes: the token may be fine, retry later.
+    KeyPending {
+        /// When the pending refetch should have run.
+        retry_after: std::time::Duration,
+    },
     /// The token was refused.
     Rejected(TokenError),
 }
@@ -37,6 +43,7 @@ impl std::fmt::Display for VerifyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Unavailable => f.write_str("the identity provider's keys are not loaded yet"),
+            Self::KeyPending { .. } => f.write_str("the token's key is not known yet"),
             Self::Rejected(e) => e.fmt(f),
         }
     }
@@ -45,7 +52,7 @@ impl std::fmt::Display for VerifyError {
 impl std::error::Error for VerifyError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Unavailable => None,
+            Self::Unavailable | Self::KeyPending { .. } => None,
             Self::Rejected(e) => Some(e),
         }
     }
@@ -117,7 +124,7 @@ impl Oidc {
             kid_wait: FETCH_TIMEOUT + WAIT_MARGIN,
             refresh_wait: FETCH_TIMEOUT * 2 + CONNECT_TIMEOUT,
         };
-        let token_cache = Arc::new(TokenCache::default());
+        let token_cache = Arc::new(TokenCache::new(config.leeway));
         let keys = KeyStore::new(ProviderDocuments::new(&config, http.clone()), timing, {
             let token_cache = token_cache.clone();
             move |keys: &KeySet| token_cache.retain_keys(keys)
@@ -169,34 +176,38 @@ impl Oidc {
         if token.len() > tokens::MAX_TOKEN_BYTES {
             return Err(TokenError::TooLarge.into());
         }
+        let cache = &self.inner.token_cache;
+        // A replayed refusal is answered before the SHA-256 (see `oidc/cache.rs`).
+        let refusal = cache.refusal_key(token);
+        if let Some(error) = cache.rejected(refusal) {
+            return Err(VerifyError::Rejected(error));
+        }
         let digest = cache::digest(token);
         let now = unix_now();
-        if let Some(judged) = self.judged_before(&digest, now) {
+        if let Some(judged) = self.accepted_before(&digest, now) {
             return judged;
         }
         // The full check is boxed so the common (cached) path stays a small future.
-        Box::pin(self.validate_uncached(token, digest, now)).await
+        Box::pin(self.validate_uncached(token, digest, refusal, now)).await
     }
 
-    /// The cached verdict on a token, if there is one.
-    fn judged_before(
+    /// The verdict on a token accepted before, if it was.
+    fn accepted_before(
         &self,
         digest: &TokenDigest,
         now: u64,
     ) -> Option<Result<Arc<Identity>, VerifyError>> {
         let cache = &self.inner.token_cache;
-        let hit = self.inner.keys.with_keys(|keys| cache.accepted(digest, now, keys?));
-        if let Some(hit) = hit {
-            let times = self.inner.access_rules.check_time_claims(hit.exp, hit.nbf, hit.iat, now);
-            return Some(times.map(|()| hit.identity.clone()).map_err(VerifyError::Rejected));
-        }
-        cache.rejected(digest).map(|error| Err(VerifyError::Rejected(error)))
+        let hit = self.inner.keys.with_keys(|keys| cache.accepted(digest, now, keys?))?;
+        let times = self.inner.access_rules.check_time_claims(hit.exp, hit.nbf, hit.iat, now);
+        Some(times.map(|()| hit.identity.clone()).map_err(VerifyError::Rejected))
     }
 
     async fn validate_uncached(
         &self,
         token: &str,
         digest: TokenDigest,
+        refusal: RefusalKey,
         now: u64,
     ) -> Result<Arc<Identity>, VerifyError> {
         let cache = &self.inner.token_cache;
@@ -214,7 +225,7 @@ impl Oidc {
             Err(error) => {
                 // Only permanent refusals are remembered (`TokenCache::reject` decides).
                 if let VerifyError::Rejected(reason) = &error {
-                    cache.reject(digest, reason);
+                    cache.reject(refusal, reason);
                 }
                 Err(error)
             }
@@ -240,14 +251,28 @@ impl Oidc {
         rules: &TokenRules,
         token: &str,
         now: u64,
-    ) -> Result<(String, Claims), VerifyError> {
+    ) -> Result<(KeyId, Claims), VerifyError> {
         let header = rules.check_format(token)?;
-        let key = self.inner.keys.key_for(&header.kid).await.map_err(|missing| match missing {
-            MissingKey::NotLoaded => VerifyError::Unavailable,
-            MissingKey::UnknownKid => VerifyError::Rejected(TokenError::UnknownKey),
-        })?;
+        let key = match &header.kid {
+            Some(kid) => {
+                let issued = || issued(rules.claimed_issue(token, now));
+                self.inner.keys.key_for(kid, issued).await.map_err(|missing| match missing {
+                    MissingKey::NotLoaded => VerifyError::Unavailable,
+                    MissingKey::UnknownKid => VerifyError::Rejected(TokenError::UnknownKey),
+                    MissingKey::Pending { retry_after } => VerifyError::KeyPending { retry_after },
+                })?
+            }
+            // Rule 4: no kid, so only the one key suitable for the header's alg, and no
+            // refetch (nothing names a key that might appear).
+            None => self
+                .inner
+                .keys
+                .with_keys(|keys| keys.map(|keys| keys.only_key_for(&header.alg).cloned()))
+                .ok_or(VerifyError::Unavailable)?
+                .ok_or(TokenError::MissingKeyId)?,
+        };
         let claims = rules.verify(token, &header, &key, now)?;
-        Ok((header.kid, claims))
+        Ok((key.kid.clone(), claims))
     }
 
     /// Validates a back-channel logout token (OIDC Back-Channel Logout 1.0 §2.6) except
@@ -276,4 +301,21 @@ impl Oidc {
         let accepted_until = claims.exp.max(0.0) as u64 + self.config().leeway.as_secs();
         Ok(LogoutToken { jti, accepted_until, sub: claims.sub, target })
     }
+}
+
+/// A claimed issue time on the key store's clock.
+fn issued(claimed: ClaimedIssue) -> Issued {
+    let now = rocket::tokio::time::Instant::now();
+    let at = match claimed {
+        ClaimedIssue::CannotPass => return Issued::Hopeless,
+        ClaimedIssue::Unknown => return Issued::Unknown,
+        ClaimedIssue::By(secs) if secs >= 0.0 => {
+            std::time::Duration::try_from_secs_f64(secs).ok().and_then(|d| now.checked_add(d))
+        }
+        ClaimedIssue::By(secs) => {
+            std::time::Duration::try_from_secs_f64(-secs).ok().and_then(|d| now.checked_sub(d))
+        }
+    };
+    // Beyond the clock's range: no judgement, so the token may wait like any other.
+    at.map_or(Issued::Unknown, Issued::By)
 }

@@ -408,7 +408,12 @@ async fn end_sessions_of_logout_token(
     let logout = match oidc.validate_logout_token(form.logout_token).await {
         Ok(logout) => logout,
         Err(VerifyError::Rejected(e)) => return refuse(INVALID, format!("{e:?}")),
-        Err(e) => return refuse(INVALID, e.to_string()),
+        Err(e) => {
+            // Keys not loaded or the key not published yet: the token may be fine.
+            log::warn!("back-channel logout not checked yet: {e}");
+            let body = ErrorBody::new("temporarily_unavailable", "Try again later.");
+            return Err((Status::ServiceUnavailable, Json(body)));
+        }
     };
     let store_down = |e: SessionError| {
         log::warn!("back-channel logout not done: {e}");

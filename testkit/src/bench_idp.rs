@@ -9,8 +9,10 @@
 //! Three RSA keys (the fixtures `rsa1`, `rsa2`, `rsa3`) under kids `k1`, `k2`, `k3`. Unless
 //! `serve-only`, it writes to `<out-dir>`: `one.txt` (one valid `k1` token), `valid.txt`
 //! (distinct valid `k1` tokens, one per line), `valid-k2.txt`, `valid-k3.txt` (1000 each),
-//! `invalid.txt` (forged: kid `k1`, signed with another key), `jwk-k<N>.json` (each public
-//! key), and `jwks.json` (`k1` only). Every token carries [`bench_user_claims`].
+//! `invalid.txt` (forged: kid `k1`, signed with another key), `unknown-kid.txt` (1000 tokens
+//! naming kids nobody publishes, without `iat`, so the app cannot rule their key out: the
+//! soak's flood), `jwk-k<N>.json` (each public key), and `jwks.json` (`k1` only). Every token
+//! carries [`bench_user_claims`].
 //!
 //! It also answers the token endpoint for a sign-in, so `scripts/bench` can measure requests
 //! authenticated by a session: for `grant_type=authorization_code`, the `code` is taken as
@@ -93,6 +95,15 @@ impl BenchIdp {
         std::fs::write(out.join("valid-k2.txt"), lines(&keys[1], 1..=1000))?;
         std::fs::write(out.join("valid-k3.txt"), lines(&keys[2], 1..=1000))?;
         std::fs::write(out.join("invalid.txt"), lines(&forger, 1..=1000))?;
+        let unknown_kid = (1..=1000).map(|n| {
+            let mut claims = bench_user_claims(&issuer, n);
+            claims.as_object_mut().map(|claims| claims.remove("iat"));
+            mint(&keys[2].with_kid(&format!("flood-{n}")), &claims)
+        });
+        std::fs::write(
+            out.join("unknown-kid.txt"),
+            unknown_kid.collect::<Vec<_>>().join("\n") + "\n",
+        )?;
         Ok(())
     }
 

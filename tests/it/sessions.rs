@@ -177,3 +177,12 @@ async fn access_tokens_without_sub_are_still_refused() {
     crate::assert_invalid_token(get_with_token(&app, "/secure-data", &mint(&key, &access)).await)
         .await;
 }
+
+#[rocket::async_test]
+async fn a_logout_token_that_cannot_be_checked_yet_is_a_503_not_a_refusal() {
+    let key = TestKey::rsa1();
+    let idp = Idp::start_down(&[&key]).await; // no keys loaded
+    let app = spawn_app_with(&idp, json!({})).await;
+    let status = backchannel_logout(&app, &key, logout_claims(&idp, "lt-early")).await;
+    assert_eq!(status, Status::ServiceUnavailable);
+}
