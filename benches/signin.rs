@@ -35,8 +35,9 @@ fn signin(c: &mut Criterion) {
                     let cookie = response.cookies().iter().next().unwrap().clone();
                     let q: std::collections::HashMap<String, String> =
                         url::Url::parse(&location).unwrap().query_pairs().into_owned().collect();
-                    let id = mint(&key, &id_claims(&idp, "alice", &q["nonce"]));
-                    let access = mint(&key, &access_claims(&idp, &format!("alice{i}"), &["user"]));
+                    let user = format!("alice{i}");
+                    let id = mint(&key, &id_claims(&idp, &user, &q["nonce"]));
+                    let access = mint(&key, &access_claims(&idp, &user, &["user"]));
                     let code = format!("code-{i}");
                     idp.expect_code(&code, token_response(&access, Some(&id), Some("r")));
                     let uri = format!("/authorize?state={}&code={code}", q["state"]);

@@ -221,7 +221,8 @@ impl Sessions {
     }
 
     /// The session `id`, refreshed first when its access token is about to expire
-    /// ([`refresh_margin`]). Ends the session only when the refresh is refused for good.
+    /// (a quarter of its lifetime, at most the leeway). Ends the session only when the refresh
+    /// is refused for good.
     pub async fn current(&self, oidc: &Oidc, id: &str) -> Result<Session, SessionError> {
         let leeway = oidc.config().leeway;
         let fresh =
