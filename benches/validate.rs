@@ -1,6 +1,7 @@
 #![allow(missing_docs)]
 //! Cost of the guard's work per request: token validation (fresh), a verified-token cache
-//! hit, a forged token, the role check and the Authorization header parse.
+//! hit, a forged token, the role check, the Authorization header parse, and a DPoP proof
+//! check (ES256; what a DPoP request costs on top of its cached token).
 //! `cargo bench --bench validate` (criterion).
 //!
 //! Compare crypto backends with
@@ -11,9 +12,10 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rocket_keycloak::__private::KeySet;
-use rocket_keycloak::__private::bearer_token;
-use rocket_keycloak::__private::{TokenKind, TokenRules};
+use rocket_keycloak::__private::authorization_token;
+use rocket_keycloak::__private::{ProofRules, ProofTarget, TokenKind, TokenRules};
 use rocket_keycloak::Identity;
+use rocket_keycloak_testkit::dpop::{dpop_proof, jkt};
 use rocket_keycloak_testkit::{TestKey, bench_access_claims, mint, now};
 use serde_json::json;
 
@@ -68,7 +70,33 @@ fn benches(c: &mut Criterion) {
     });
     let header = format!("Bearer {rs256}");
     c.bench_function("authorization_header_parse", |b| {
-        b.iter(|| bearer_token(std::iter::once(black_box(header.as_str()))).unwrap())
+        b.iter(|| authorization_token(std::iter::once(black_box(header.as_str()))).unwrap())
+    });
+    // A DPoP proof: parsed, its key's thumbprint taken, its ES256 signature verified, every
+    // claim checked. Proofs are single-use, so this is paid on every DPoP request.
+    let client_key = TestKey::ec1();
+    let app_url = url::Url::parse("http://localhost:8000").unwrap();
+    let proof_rules = ProofRules::new(&algorithms, &app_url);
+    let proof = dpop_proof(&client_key, "GET", "http://localhost:8000/secure-data", Some(&rs256));
+    let (jkt, target) = (jkt(&client_key), ProofTarget { method: "GET", path: "/secure-data" });
+    // The proof's own time (the benches before took longer than its 5 s of future slack).
+    let at = rocket_keycloak_testkit::now();
+    proof_rules.check(&proof, &rs256, &jkt, target, at).unwrap();
+    c.bench_function("dpop_proof_check_es256", |b| {
+        b.iter(|| proof_rules.check(black_box(&proof), &rs256, &jkt, target, at).unwrap())
+    });
+    // A proof by another key than the token's (what a thief of the token alone can send):
+    // refused at the thumbprint, before any signature check.
+    let stolen = dpop_proof(
+        &TestKey::ec1().with_kid("x"),
+        "GET",
+        "http://localhost:8000/secure-data",
+        Some(&rs256),
+    );
+    let other_jkt = "not-the-thumbprint-of-ec1";
+    assert!(proof_rules.check(&stolen, &rs256, other_jkt, target, at).is_err());
+    c.bench_function("dpop_proof_refuse_other_key", |b| {
+        b.iter(|| proof_rules.check(black_box(&stolen), &rs256, other_jkt, target, at).unwrap_err())
     });
 }
 

@@ -27,6 +27,8 @@ use rocket::figment::Figment;
 use serde::Deserialize;
 use url::Url;
 
+use crate::assurance::AcrLevels;
+
 /// The figment key that holds this crate's settings.
 pub(crate) const CONFIG_KEY: &str = "oidc";
 
@@ -46,11 +48,32 @@ struct RawConfig {
     algorithms: Option<Vec<String>>,
     allowed_azp: Option<Vec<String>>,
     session_store: Option<String>,
+    metrics: Option<String>,
+    acr_levels: Option<Vec<String>>,
+    dpop: Option<String>,
+    issuers: Option<Vec<RawRealm>>,
     allow_insecure_http: Option<bool>,
 }
 
+/// One entry of `oidc.issuers`: an issuer URL, or a table with its own audience and
+/// discovery URL.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawRealm {
+    Issuer(String),
+    Table(RawRealmTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRealmTable {
+    issuer: String,
+    audience: Option<String>,
+    discovery_url: Option<String>,
+}
+
 /// Every key of the `oidc` table.
-pub(crate) const KEYS: [&str; 13] = [
+pub(crate) const KEYS: [&str; 17] = [
     "issuer",
     "client_id",
     "client_secret",
@@ -64,6 +87,10 @@ pub(crate) const KEYS: [&str; 13] = [
     "allowed_azp",
     "session_store",
     "allow_insecure_http",
+    "metrics",
+    "acr_levels",
+    "dpop",
+    "issuers",
 ];
 
 /// Checked settings for the Keycloak integration.
@@ -93,6 +120,15 @@ pub struct OidcConfig {
     pub allowed_azp: Option<Vec<String>>,
     /// Where browser sessions live.
     pub session_store: SessionStoreConfig,
+    /// Whether and where the demo serves Prometheus metrics.
+    pub metrics: MetricsConfig,
+    /// The levels of assurance (`acr` values) the step-up guards know, lowest first.
+    pub acr_levels: AcrLevels,
+    /// Whether API callers may use plain bearer tokens or must use DPoP-bound ones.
+    pub dpop: DpopPolicy,
+    /// Every realm whose access tokens are accepted; the first is `issuer`, `discovery_url`
+    /// and `audience` above, the realm of the browser sign-in.
+    pub realms: Vec<RealmConfig>,
     /// Whether `issuer` and `discovery_url` may be plain http on a non-loopback host.
     pub allow_insecure_http: bool,
 }
@@ -121,6 +157,125 @@ impl fmt::Debug for SessionStoreConfig {
                 }
                 Err(_) => f.write_str("Redis([unparsable])"),
             },
+        }
+    }
+}
+
+/// A realm whose access tokens the app accepts (`oidc.issuers`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RealmConfig {
+    /// The realm's issuer URL, compared byte for byte with `iss`.
+    pub issuer: String,
+    /// Where the app fetches the realm's discovery document.
+    pub discovery_url: Url,
+    /// The value access tokens of this realm must carry in `aud`.
+    pub audience: String,
+}
+
+impl RealmConfig {
+    /// A further realm of `oidc.issuers`: the issuer URL checked like `oidc.issuer`, the
+    /// audience defaulting to the app's.
+    fn parse(
+        raw: RawRealm,
+        audience: &str,
+        allow_insecure_http: bool,
+    ) -> Result<Self, ConfigError> {
+        let (issuer, own_audience, discovery_url) = match raw {
+            RawRealm::Issuer(issuer) => (issuer, None, None),
+            RawRealm::Table(RawRealmTable { issuer, audience, discovery_url }) => {
+                (issuer, audience, discovery_url)
+            }
+        };
+        let issuer_url = parse_url(&issuer, "issuers")?;
+        if issuer_url.query().is_some() || issuer_url.fragment().is_some() {
+            return Err(ConfigError::new("issuers", "an issuer must not have a query or fragment"));
+        }
+        let discovery_url = match discovery_url {
+            Some(url) => parse_url(&url, "issuers")?,
+            None => parse_url(
+                &format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')),
+                "issuers",
+            )?,
+        };
+        if !allow_insecure_http {
+            refuse_plain_http(&issuer_url, "issuers")?;
+            refuse_plain_http(&discovery_url, "issuers")?;
+        }
+        let audience = match own_audience {
+            Some(a) if a.trim().is_empty() => {
+                return Err(ConfigError::new("issuers", "an audience must not be empty"));
+            }
+            Some(a) => a,
+            None => audience.to_owned(),
+        };
+        Ok(Self { issuer, discovery_url, audience })
+    }
+
+    /// The realm's name: the issuer's last path segment for Keycloak issuers
+    /// (`.../realms/partner` gives `partner`), else the whole issuer.
+    pub fn name(&self) -> &str {
+        realm_name(&self.issuer)
+    }
+}
+
+/// A Keycloak issuer's realm name: its last path segment (`.../realms/partner` gives
+/// `partner`), else the whole issuer.
+pub(crate) fn realm_name(issuer: &str) -> &str {
+    match issuer.trim_end_matches('/').rsplit_once("/realms/") {
+        Some((_, realm)) if !realm.is_empty() && !realm.contains('/') => realm,
+        _ => issuer,
+    }
+}
+
+/// Whether and where `/metrics` is served (`oidc.metrics`): `off`, `on` (the default: on the
+/// app's own address) or an address such as `127.0.0.1:9100` (a listener of its own, so the
+/// metrics are not exposed with the app).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MetricsConfig {
+    /// No endpoint (metrics are still recorded if a recorder is installed).
+    Off,
+    /// `GET /metrics` on the app's address.
+    On,
+    /// `GET /metrics` on this address only.
+    Listener(std::net::SocketAddr),
+}
+
+impl MetricsConfig {
+    fn parse(value: Option<String>) -> Result<Self, ConfigError> {
+        match value.as_deref() {
+            None | Some("on") => Ok(Self::On),
+            Some("off") => Ok(Self::Off),
+            Some(address) => address.parse().map(Self::Listener).map_err(|_| {
+                ConfigError::new(
+                    "metrics",
+                    "must be `off`, `on` or an address with a port, like 127.0.0.1:9100",
+                )
+            }),
+        }
+    }
+}
+
+/// Sender-constrained tokens (`oidc.dpop`, RFC 9449): `allowed` (the default: a DPoP-bound
+/// token must come with a valid proof, and plain bearer tokens are accepted too) or
+/// `required` (API callers must present DPoP-bound tokens; browser sessions, whose tokens
+/// never leave the server, are not concerned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum DpopPolicy {
+    /// DPoP-bound and plain bearer tokens.
+    #[default]
+    Allowed,
+    /// DPoP-bound tokens only.
+    Required,
+}
+
+impl DpopPolicy {
+    fn parse(value: Option<String>) -> Result<Self, ConfigError> {
+        match value.as_deref() {
+            None | Some("allowed") => Ok(Self::Allowed),
+            Some("required") => Ok(Self::Required),
+            Some(_) => Err(ConfigError::new("dpop", "must be `allowed` or `required`")),
         }
     }
 }
@@ -228,7 +383,31 @@ impl OidcConfig {
         Self::from_raw(raw)
     }
 
-    fn from_raw(raw: RawConfig) -> Result<Self, ConfigError> {
+    fn from_raw(mut raw: RawConfig) -> Result<Self, ConfigError> {
+        let mut extra_realms = Vec::new();
+        if let Some(list) = raw.issuers.take() {
+            let mut list = list.into_iter();
+            let Some(first) = list.next() else {
+                return Err(ConfigError::new("issuers", "must list at least one issuer"));
+            };
+            let (issuer, audience, discovery_url) = match first {
+                RawRealm::Issuer(issuer) => (issuer, None, None),
+                RawRealm::Table(RawRealmTable { issuer, audience, discovery_url }) => {
+                    (issuer, audience, discovery_url)
+                }
+            };
+            if raw.issuer.as_ref().is_some_and(|single| *single != issuer) {
+                return Err(ConfigError::new(
+                    "issuers",
+                    "the first issuer is the sign-in realm and must equal oidc.issuer (or leave \
+                     oidc.issuer out)",
+                ));
+            }
+            raw.issuer = Some(issuer);
+            raw.audience = audience.or(raw.audience);
+            raw.discovery_url = discovery_url.or(raw.discovery_url);
+            extra_realms.extend(list);
+        }
         let issuer = required(raw.issuer, "issuer")?;
         let issuer_url = parse_url(&issuer, "issuer")?;
         if issuer_url.query().is_some() || issuer_url.fragment().is_some() {
@@ -256,6 +435,21 @@ impl OidcConfig {
         if !allow_insecure_http {
             refuse_plain_http(&issuer_url, "issuer")?;
             refuse_plain_http(&discovery_url, "discovery_url")?;
+        }
+        let mut realms = vec![RealmConfig {
+            issuer: issuer.clone(),
+            discovery_url: discovery_url.clone(),
+            audience: audience.clone(),
+        }];
+        for extra in extra_realms {
+            let realm = RealmConfig::parse(extra, &audience, allow_insecure_http)?;
+            if realms.iter().any(|r| r.issuer == realm.issuer) {
+                return Err(ConfigError::new(
+                    "issuers",
+                    format!("{} is listed twice", realm.issuer),
+                ));
+            }
+            realms.push(realm);
         }
         let seconds = |value: Option<u64>, default: u64, key: &str, min: u64| {
             let value = value.unwrap_or(default);
@@ -303,6 +497,11 @@ impl OidcConfig {
                 other => other,
             },
             session_store: SessionStoreConfig::parse(raw.session_store)?,
+            metrics: MetricsConfig::parse(raw.metrics)?,
+            acr_levels: AcrLevels::parse(raw.acr_levels)
+                .map_err(|why| ConfigError::new("acr_levels", why))?,
+            dpop: DpopPolicy::parse(raw.dpop)?,
+            realms,
             allow_insecure_http,
         })
     }
@@ -320,10 +519,7 @@ impl OidcConfig {
     /// The realm name for `WWW-Authenticate`: the issuer's last path segment for
     /// Keycloak issuers (`.../realms/demo` gives `demo`), else the whole issuer.
     pub fn realm(&self) -> &str {
-        match self.issuer.trim_end_matches('/').rsplit_once("/realms/") {
-            Some((_, realm)) if !realm.is_empty() && !realm.contains('/') => realm,
-            _ => &self.issuer,
-        }
+        realm_name(&self.issuer)
     }
 }
 
@@ -451,6 +647,40 @@ mod tests {
         }
         let debug = format!("{:?}", with("redis://:hunter2@cache:6379/0").unwrap());
         assert!(!debug.contains("hunter2"), "{debug}");
+    }
+
+    #[test]
+    fn metrics_is_off_on_or_an_address() {
+        let with = |value: &str| {
+            let mut pairs = base();
+            pairs.push(("metrics", value));
+            OidcConfig::from_figment(&figment(&pairs))
+        };
+        assert_eq!(OidcConfig::from_figment(&figment(&base())).unwrap().metrics, MetricsConfig::On);
+        assert_eq!(with("off").unwrap().metrics, MetricsConfig::Off);
+        assert_eq!(
+            with("127.0.0.1:9100").unwrap().metrics,
+            MetricsConfig::Listener("127.0.0.1:9100".parse().unwrap())
+        );
+        for bad in ["yes", "9100", "localhost", ""] {
+            assert_eq!(with(bad).unwrap_err().key, "oidc.metrics", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn acr_levels_are_distinct_header_safe_names() {
+        let with = |levels: &[&str]| {
+            let f = figment(&base()).merge(Serialized::default("oidc.acr_levels", levels));
+            OidcConfig::from_figment(&f)
+        };
+        let config = with(&["silver", "gold"]).unwrap();
+        assert_eq!(config.acr_levels.rank("gold"), Some(1));
+        assert!(OidcConfig::from_figment(&figment(&base())).unwrap().acr_levels.names().is_empty());
+        for bad in [&["gold", "gold"][..], &["gold level"], &[""], &["a\"b"]] {
+            let error = with(bad).unwrap_err();
+            assert_eq!(error.key, "oidc.acr_levels", "{bad:?}");
+            assert!(error.to_string().contains("OIDC_ACR_LEVELS"), "{error}");
+        }
     }
 
     #[test]

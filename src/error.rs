@@ -10,9 +10,14 @@
 //! | malformed request | 400 | `Bearer realm=.., error="invalid_request", error_description=..` |
 //! | bad token | 401 | `Bearer realm=.., error="invalid_token", error_description=..` |
 //! | missing role | 403 | `Bearer realm=.., error="insufficient_scope", error_description=..` |
+//! | level of assurance too low or too old | 401 | `Bearer realm=.., error="insufficient_user_authentication", error_description=.., acr_values=..` (and `max_age=..` when the age failed; RFC 9470) |
 //! | session request from another site | 403 | `Bearer realm=.., error="invalid_request", error_description=..` |
+//! | DPoP proof refused (RFC 9449 §7.1) | 401 | `DPoP realm=.., error="invalid_dpop_proof", error_description=.., algs=..` |
 //! | keys not loaded | 503 | none; `Retry-After` instead |
 //! | unknown key, refetch pending and busy | 503 | none; `Retry-After` (when the refetch runs) |
+//!
+//! The challenge's scheme is `DPoP` (with the proof algorithms in `algs`) when the request
+//! used the DPoP scheme or the app requires DPoP ([`DpopChallenge`]); `Bearer` otherwise.
 //!
 //! The precise reason is logged at debug level; the token itself never is.
 //!
@@ -23,7 +28,9 @@
 //!   [`ErrorPage`] for an API client, the back-channel logout route).
 //! - A page that needs a signed-in browser marks its request ([`LoginRedirect`]); its 401
 //!   then becomes a redirect to the sign-in route, if the app mounted one ([`LoginPage`],
-//!   managed by `SignIn`, which knows the route). Without one it stays a 401.
+//!   managed by `SignIn`, which knows the route). Without one it stays a 401. A page that
+//!   needs a level of assurance also says which ([`StepUpRedirect`]); the redirect then
+//!   asks the sign-in for it.
 
 use std::io::Cursor;
 use std::sync::Mutex;
@@ -34,7 +41,8 @@ use rocket::response::{self, Redirect, Responder, Response};
 use rocket::{Catcher, Request, catch, catchers};
 use serde::Serialize;
 
-use crate::oidc::{Oidc, TokenError, VerifyError};
+use crate::assurance::{Assurance, Shortfall};
+use crate::oidc::{DpopError, Oidc, TokenError, VerifyError};
 use crate::session::SessionError;
 
 /// Seconds a client should wait when keys are not loaded yet.
@@ -52,9 +60,22 @@ pub enum AuthError {
     InvalidToken(TokenError),
     /// Authenticated, but without the required role (named, when known).
     InsufficientScope(Option<String>),
+    /// Authenticated, but not at the required level of assurance, or not recently enough
+    /// (RFC 9470): the client must authenticate again as `required` says.
+    InsufficientUserAuthentication {
+        /// What the route needs.
+        required: Assurance,
+        /// What fell short.
+        shortfall: Shortfall,
+    },
     /// An unsafe method authenticated by the session cookie without a same-origin signal
     /// or the CSRF header (see the guards). 403: the session itself is fine and stays.
     CrossSiteRequest,
+    /// The DPoP proof of a request with a DPoP-bound token was refused.
+    InvalidDpopProof(DpopError),
+    /// Too many live DPoP proofs to remember one more: retry in a moment (the replay cache
+    /// fails closed).
+    ProofsUnavailable,
     /// Keys are not loaded yet (Keycloak unreachable since start).
     Unavailable,
     /// The session store (Redis) is not reachable: the session may be fine.
@@ -67,12 +88,16 @@ impl AuthError {
     /// The HTTP status of this error.
     pub fn status(&self) -> Status {
         match self {
-            Self::MissingCredentials | Self::InvalidToken(_) => Status::Unauthorized,
+            Self::MissingCredentials
+            | Self::InvalidToken(_)
+            | Self::InvalidDpopProof(_)
+            | Self::InsufficientUserAuthentication { .. } => Status::Unauthorized,
             Self::InvalidRequest(_) => Status::BadRequest,
             Self::InsufficientScope(_) | Self::CrossSiteRequest => Status::Forbidden,
-            Self::Unavailable | Self::SessionsUnavailable | Self::KeyPending(_) => {
-                Status::ServiceUnavailable
-            }
+            Self::Unavailable
+            | Self::SessionsUnavailable
+            | Self::KeyPending(_)
+            | Self::ProofsUnavailable => Status::ServiceUnavailable,
         }
     }
 
@@ -83,9 +108,28 @@ impl AuthError {
             Self::InvalidRequest(_) | Self::CrossSiteRequest => Some("invalid_request"),
             Self::InvalidToken(_) => Some("invalid_token"),
             Self::InsufficientScope(_) => Some("insufficient_scope"),
-            Self::Unavailable | Self::SessionsUnavailable | Self::KeyPending(_) => {
-                Some("temporarily_unavailable")
-            }
+            Self::InsufficientUserAuthentication { .. } => Some("insufficient_user_authentication"),
+            Self::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
+            Self::Unavailable
+            | Self::SessionsUnavailable
+            | Self::KeyPending(_)
+            | Self::ProofsUnavailable => Some("temporarily_unavailable"),
+        }
+    }
+
+    /// The `outcome` label of `rocket_keycloak_auth_total`.
+    pub(crate) fn outcome(&self) -> &'static str {
+        match self {
+            Self::MissingCredentials => "missing",
+            Self::InvalidRequest(_) | Self::CrossSiteRequest => "invalid_request",
+            Self::InvalidToken(_) => "invalid_token",
+            Self::InsufficientScope(_) => "insufficient_scope",
+            Self::InsufficientUserAuthentication { .. } => "insufficient_user_authentication",
+            Self::InvalidDpopProof(_) => "invalid_dpop_proof",
+            Self::Unavailable
+            | Self::SessionsUnavailable
+            | Self::KeyPending(_)
+            | Self::ProofsUnavailable => "unavailable",
         }
     }
 
@@ -97,12 +141,20 @@ impl AuthError {
             Self::InvalidToken(why) => why.to_string(),
             Self::InsufficientScope(None) => "Insufficient permissions".into(),
             Self::InsufficientScope(Some(role)) => format!("The role {role} is required"),
+            Self::InsufficientUserAuthentication { required, shortfall: Shortfall::Level } => {
+                format!("Authentication at level {} is required", required.acr)
+            }
+            Self::InsufficientUserAuthentication { shortfall: Shortfall::Age, .. } => {
+                "A more recent authentication is required".into()
+            }
             Self::CrossSiteRequest => "Cross-site request refused: send it from this app's \
                                        pages or with the X-CSRF-Token header"
                 .into(),
             Self::Unavailable => "The identity provider is not reachable yet".into(),
             Self::SessionsUnavailable => "Sessions are temporarily unavailable".into(),
             Self::KeyPending(_) => "The token's signing key is not known yet".into(),
+            Self::InvalidDpopProof(why) => why.to_string(),
+            Self::ProofsUnavailable => "Too many DPoP proofs right now; retry shortly".into(),
         }
     }
 
@@ -120,15 +172,39 @@ impl AuthError {
         slot.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
-    fn www_authenticate(&self, realm: &str, description: &str) -> Option<String> {
+    /// The challenge: `Bearer`, or `DPoP` with `algs` when `dpop_algs` is given.
+    fn www_authenticate(
+        &self,
+        realm: &str,
+        description: &str,
+        dpop_algs: Option<&str>,
+    ) -> Option<String> {
         let realm = quote(realm);
+        let scheme = match dpop_algs {
+            Some(algs) => format!("DPoP algs={}, realm={realm}", quote(algs)),
+            None => format!("Bearer realm={realm}"),
+        };
         match (self, self.code()) {
-            (Self::Unavailable | Self::SessionsUnavailable | Self::KeyPending(_), _) => None,
-            (_, None) => Some(format!("Bearer realm={realm}")),
-            (_, Some(code)) => Some(format!(
-                "Bearer realm={realm}, error=\"{code}\", error_description={}",
-                quote(description)
-            )),
+            (
+                Self::Unavailable
+                | Self::SessionsUnavailable
+                | Self::KeyPending(_)
+                | Self::ProofsUnavailable,
+                _,
+            ) => None,
+            (_, None) => Some(scheme),
+            (_, Some(code)) => {
+                let mut challenge =
+                    format!("{scheme}, error=\"{code}\", error_description={}", quote(description));
+                // RFC 9470 §3: what the next authentication must achieve.
+                if let Self::InsufficientUserAuthentication { required, shortfall } = self {
+                    challenge.push_str(&format!(", acr_values={}", quote(&required.acr)));
+                    if let (Shortfall::Age, Some(max_age)) = (shortfall, required.max_age) {
+                        challenge.push_str(&format!(", max_age=\"{max_age}\""));
+                    }
+                }
+                Some(challenge)
+            }
         }
     }
 }
@@ -205,26 +281,46 @@ fn quote(value: &str) -> String {
     format!("\"{clean}\"")
 }
 
-impl<'r> Responder<'r, 'static> for AuthError {
-    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
+impl AuthError {
+    /// Sets the `WWW-Authenticate` and `Retry-After` headers this error calls for.
+    fn set_headers(&self, request: &Request<'_>, response: &mut Response<'_>) {
         let realm = request.rocket().state::<Oidc>().map_or("", |o| o.config().realm());
-        let description = self.description();
-        let www_authenticate = self.www_authenticate(realm, &description);
-        let body = ErrorBody::new(self.code().unwrap_or("unauthorized"), description);
-        let mut response = body.respond(self.status())?;
-        if let Some(value) = www_authenticate {
+        let dpop = request.local_cache(|| DpopChallenge(None)).0.as_deref();
+        if let Some(value) = self.www_authenticate(realm, &self.description(), dpop) {
             response.set_header(Header::new("WWW-Authenticate", value));
         }
         let retry_after = match self {
             AuthError::Unavailable | AuthError::SessionsUnavailable => {
                 Some(u64::from(RETRY_AFTER_SECS))
             }
-            AuthError::KeyPending(secs) => Some(secs),
+            AuthError::ProofsUnavailable => Some(1),
+            AuthError::KeyPending(secs) => Some(*secs),
             _ => None,
         };
         if let Some(secs) = retry_after {
             response.set_header(Header::new("Retry-After", secs.to_string()));
         }
+    }
+}
+
+impl<'r> Responder<'r, 'static> for AuthError {
+    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
+        let body = ErrorBody::new(self.code().unwrap_or("unauthorized"), self.description());
+        let mut response = body.respond(self.status())?;
+        self.set_headers(request, &mut response);
+        Ok(response)
+    }
+}
+
+/// An auth failure shown to a browser: the HTML page, with the same `WWW-Authenticate`
+/// (and `Retry-After`) an API client gets, so a 401 always says how to authenticate.
+struct AuthPage(AuthError);
+
+impl<'r> Responder<'r, 'static> for AuthPage {
+    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
+        let page = ErrorPage::new(self.0.status(), self.0.description());
+        let mut response = page.respond_as_page_or_json(request)?;
+        self.0.set_headers(request, &mut response);
         Ok(response)
     }
 }
@@ -292,7 +388,7 @@ impl ErrorPage {
 #[allow(clippy::large_enum_variant)] // built once per failed request
 enum Caught {
     Auth(AuthError),
-    Page(ErrorPage),
+    Page(AuthPage),
     Login(Redirect),
 }
 
@@ -307,9 +403,17 @@ pub fn catchers() -> Vec<Catcher> {
 /// page guards; API clients never get it).
 pub(crate) struct LoginRedirect(pub(crate) bool);
 
-/// Where a browser goes to sign in: the URI of the sign-in route for a `next` path.
-/// Managed by whatever mounts that route (`SignIn`); absent in API-only apps.
-pub struct LoginPage(pub fn(next: &str) -> Origin<'static>);
+/// Set by the guards when the request's challenge is `DPoP` (the request used the DPoP
+/// scheme, or the app requires DPoP): the algorithms a proof may use.
+pub(crate) struct DpopChallenge(pub(crate) Option<String>);
+
+/// The level of assurance a page's sign-in redirect asks for (set by the step-up page guard).
+pub(crate) struct StepUpRedirect(pub(crate) Option<Assurance>);
+
+/// Where a browser goes to sign in: the URI of the sign-in route for a `next` path, asking
+/// for a level of assurance when the page needs one. Managed by whatever mounts that route
+/// (`SignIn`); absent in API-only apps.
+pub struct LoginPage(pub fn(next: &str, step_up: Option<&Assurance>) -> Origin<'static>);
 
 fn caught(request: &Request<'_>, fallback: AuthError) -> Caught {
     let error = AuthError::recorded(request)
@@ -319,10 +423,14 @@ fn caught(request: &Request<'_>, fallback: AuthError) -> Caught {
         && request.local_cache(|| LoginRedirect(false)).0
         && let Some(LoginPage(login_uri)) = request.rocket().state::<LoginPage>()
     {
-        return Caught::Login(Redirect::to(login_uri(&request.uri().to_string())));
+        let step_up = &request.local_cache(|| StepUpRedirect(None)).0;
+        return Caught::Login(Redirect::to(login_uri(
+            &request.uri().to_string(),
+            step_up.as_ref(),
+        )));
     }
     if wants_html(request) {
-        return Caught::Page(ErrorPage::new(error.status(), error.description()));
+        return Caught::Page(AuthPage(error));
     }
     Caught::Auth(error)
 }
@@ -364,15 +472,52 @@ mod tests {
     #[test]
     fn missing_credentials_have_no_error_code() {
         assert_eq!(
-            AuthError::MissingCredentials.www_authenticate("demo", "").unwrap(),
+            AuthError::MissingCredentials.www_authenticate("demo", "", None).unwrap(),
             "Bearer realm=\"demo\""
+        );
+    }
+
+    #[test]
+    fn step_up_challenges_follow_rfc_9470() {
+        let required = Assurance { acr: "gold".into(), max_age: Some(300) };
+        let low = AuthError::InsufficientUserAuthentication {
+            required: required.clone(),
+            shortfall: Shortfall::Level,
+        };
+        assert_eq!(low.status(), Status::Unauthorized);
+        assert_eq!(
+            low.www_authenticate("demo", &low.description(), None).unwrap(),
+            "Bearer realm=\"demo\", error=\"insufficient_user_authentication\", \
+             error_description=\"Authentication at level gold is required\", acr_values=\"gold\""
+        );
+        let old = AuthError::InsufficientUserAuthentication { required, shortfall: Shortfall::Age };
+        assert_eq!(
+            old.www_authenticate("demo", &old.description(), None).unwrap(),
+            "Bearer realm=\"demo\", error=\"insufficient_user_authentication\", \
+             error_description=\"A more recent authentication is required\", \
+             acr_values=\"gold\", max_age=\"300\""
+        );
+    }
+
+    #[test]
+    fn dpop_challenges_name_the_scheme_and_the_algorithms() {
+        let error = AuthError::InvalidDpopProof(DpopError::Replayed);
+        assert_eq!(error.status(), Status::Unauthorized);
+        assert_eq!(
+            error.www_authenticate("demo", &error.description(), Some("ES256 RS256")).unwrap(),
+            "DPoP algs=\"ES256 RS256\", realm=\"demo\", error=\"invalid_dpop_proof\", \
+             error_description=\"The DPoP proof was already used\""
+        );
+        assert_eq!(
+            AuthError::MissingCredentials.www_authenticate("demo", "", Some("ES256")).unwrap(),
+            "DPoP algs=\"ES256\", realm=\"demo\""
         );
     }
 
     #[test]
     fn header_values_cannot_be_broken_out_of() {
         let error = AuthError::InsufficientScope(Some("a\"b\\c\r\nd".into()));
-        let header = error.www_authenticate("r\"", &error.description()).unwrap();
+        let header = error.www_authenticate("r\"", &error.description(), None).unwrap();
         assert_eq!(
             header,
             "Bearer realm=\"r\", error=\"insufficient_scope\", error_description=\"The role abcd is required\""

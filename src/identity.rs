@@ -69,6 +69,49 @@ pub struct Claims {
     /// Client roles, by client id.
     #[serde(default)]
     pub resource_access: Option<HashMap<String, Roles>>,
+    /// Authentication context class (the level of assurance), if a string.
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub acr: Option<String>,
+    /// When the user authenticated, Unix seconds, if a number.
+    #[serde(default, deserialize_with = "lenient::seconds")]
+    pub auth_time: Option<u64>,
+    /// Confirmation (RFC 7800): for a DPoP-bound token, the thumbprint of the client's key.
+    #[serde(default)]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` claim of a sender-constrained token.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Confirmation {
+    /// The RFC 7638 SHA-256 thumbprint of the key the token is bound to (RFC 9449 §6.1).
+    #[serde(default)]
+    pub jkt: Option<String>,
+}
+
+impl Claims {
+    /// The thumbprint the token is bound to, if it carries a `cnf` claim; `Some("")` for a
+    /// `cnf` without `jkt`, which no kind admits.
+    pub fn bound_key(&self) -> Option<&str> {
+        self.cnf.as_ref().map(|cnf| cnf.jkt.as_deref().unwrap_or_default())
+    }
+}
+
+/// Claims that only inform a decision (the level of assurance) and must not make a valid
+/// token unreadable: a value of another type reads as absent, which satisfies no level.
+mod lenient {
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Value;
+
+    pub(super) fn string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::String(s) => Some(s),
+            _ => None,
+        })
+    }
+
+    pub(super) fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        Ok(Value::deserialize(d)?.as_f64().filter(|t| *t >= 0.0).map(|t| t as u64))
+    }
 }
 
 /// A `{"roles": [...]}` object.
@@ -82,7 +125,11 @@ pub struct Roles {
 /// The authenticated caller, as handed to route handlers.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Identity {
-    /// Subject (Keycloak user id).
+    /// The realm's issuer the token came from (`iss`): with several realms
+    /// (`oidc.issuers`), which one this caller belongs to. Roles are that realm's roles.
+    #[serde(default)]
+    pub issuer: String,
+    /// Subject (Keycloak user id), unique within the realm.
     pub sub: String,
     /// Login name.
     pub preferred_username: Option<String>,
@@ -104,9 +151,26 @@ pub struct Identity {
     pub expires_at: u64,
     /// When the credential was issued (`iat`), Unix seconds.
     pub issued_at: Option<u64>,
+    /// The level of assurance of the authentication (`acr`). For a session, that of its
+    /// latest sign-in (a refresh never raises it); for a bearer token, its own claim.
+    #[serde(default)]
+    pub acr: Option<String>,
+    /// When the user authenticated (`auth_time`), Unix seconds; same origin as `acr`.
+    #[serde(default)]
+    pub auth_time: Option<u64>,
+    /// For a DPoP-bound access token, the thumbprint of the key it is bound to (`cnf.jkt`):
+    /// the request proved it holds that key. `None` for plain bearer tokens and sessions.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 impl Identity {
+    /// The realm's name: the last path segment of a Keycloak issuer (`partner` for
+    /// `.../realms/partner`), else the whole issuer.
+    pub fn realm(&self) -> &str {
+        crate::config::realm_name(&self.issuer)
+    }
+
     /// Whether the caller has this realm role.
     pub fn has_realm_role(&self, role: &str) -> bool {
         self.realm_roles.iter().any(|r| r == role)
@@ -130,7 +194,10 @@ impl Identity {
 
 impl From<Claims> for Identity {
     fn from(claims: Claims) -> Self {
+        let dpop_jkt = claims.bound_key().map(str::to_owned);
         Self {
+            dpop_jkt,
+            issuer: claims.iss,
             sub: claims.sub,
             preferred_username: claims.preferred_username,
             email: claims.email,
@@ -153,6 +220,8 @@ impl From<Claims> for Identity {
                 .collect(),
             expires_at: claims.exp.max(0.0) as u64,
             issued_at: claims.iat.map(|iat| iat.max(0.0) as u64),
+            acr: claims.acr,
+            auth_time: claims.auth_time,
         }
     }
 }
@@ -177,6 +246,20 @@ mod tests {
         assert!(!identity.has_client_role("other", "admin"));
         assert!(identity.has_scope("profile"));
         assert_eq!(identity.display_name(), "u1");
+    }
+
+    #[test]
+    fn acr_and_auth_time_of_another_type_read_as_absent() {
+        let claims: Claims = serde_json::from_value(serde_json::json!({
+            "iss": "i", "sub": "u1", "exp": 10, "acr": 2, "auth_time": "yesterday"
+        }))
+        .unwrap();
+        assert_eq!((claims.acr, claims.auth_time), (None, None));
+        let claims: Claims = serde_json::from_value(serde_json::json!({
+            "iss": "i", "sub": "u1", "exp": 10, "acr": "gold", "auth_time": 1700000000
+        }))
+        .unwrap();
+        assert_eq!((claims.acr.as_deref(), claims.auth_time), (Some("gold"), Some(1700000000)));
     }
 
     #[test]

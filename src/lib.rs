@@ -4,16 +4,19 @@
 //! Layers that only point down (`scripts/check-modules` fails the build on a cycle):
 //!
 //! ```text
-//! routes          api, pages, auth + SignIn            src/routes/
-//! guards          AuthenticatedUser, RequireRole, ...  src/guards.rs
+//! routes          api, pages, auth + SignIn, metrics   src/routes/
+//! guards          AuthenticatedUser, RequireRole,      src/guards/
+//!                 RequireAcr (step-up), RequireDpop
 //! HTTP boundary   AuthError, ErrorBody, catchers,      src/error.rs, security.rs,
 //!                 SecurityHeaders, RedactingLogger     logging.rs
 //! sessions        Sessions, SessionStore, MemoryStore  src/session/
 //! sign-in client  SignInClient (code flow, refresh)    src/oidc/client.rs
-//! verification    Oidc, OidcFairing, token cache       src/oidc/verify.rs, fairing.rs, cache.rs
+//! verification    Oidc (one Realm per issuer),         src/oidc/verify.rs, fairing.rs, cache.rs,
+//!                 OidcFairing, token cache, DPoP       dpop.rs
 //! key store       KeyStore, KeySource; HTTP fetch      src/oidc/keystore.rs, fetch.rs
 //! pure rules      TokenRules, KeySet, metadata         src/oidc/tokens.rs, jwks.rs, discovery.rs
-//! base            OidcConfig, Identity, clock          src/config.rs, identity.rs, clock.rs
+//! base            OidcConfig, Identity, clock,         src/config.rs, identity.rs, clock.rs,
+//!                 levels of assurance, metric names    assurance.rs, telemetry.rs
 //! ```
 //!
 //! - [`OidcFairing`] reads the `oidc` configuration ([`OidcConfig`]), discovers the realm
@@ -35,11 +38,14 @@
 //!   once.
 //!
 //! # Request flow
-//! `Authorization: Bearer <jwt>` → header parsed → verified-token cache (hit: time rules
-//! only) → size and shape checked → key looked up by `kid` (one rate-limited refetch if
-//! unknown) → signature, `iss`, `aud`, `typ`, times → [`Identity`], cached for the request.
-//! Without a bearer header, the session cookie is looked up instead (refreshing the tokens
-//! first when they are about to expire).
+//! `Authorization: Bearer <jwt>` → header parsed → (several realms: the realm its `iss`
+//! names) → verified-token cache (hit: time rules only) → size and shape checked → key looked
+//! up by `kid` (one rate-limited refetch if unknown) → signature, `iss`, `aud`, `typ`, times
+//! → [`Identity`], cached for the request. A DPoP-bound token must come as
+//! `Authorization: DPoP <jwt>` with a `DPoP` proof, checked after the token and spent once
+//! (`src/oidc/dpop.rs`). Without an `Authorization` header, the session cookie is looked up
+//! instead (refreshing the tokens first when they are about to expire). Role and level
+//! guards ([`RequireRole`], [`RequireAcr`]) then check the identity.
 //!
 //! # Using it in your Rocket app
 //! ```no_run
@@ -89,6 +95,7 @@ compile_error!("enable a crypto backend: `aws-lc` (default) or `rust-crypto`");
 
 // The layers, lowest first; each module uses only the ones above it in this list
 // (`scripts/check-modules` fails the build on a cycle).
+mod assurance;
 mod clock;
 mod config;
 mod error;
@@ -99,22 +106,28 @@ mod oidc;
 mod routes;
 mod security;
 mod session;
+mod telemetry;
 
 use rocket::figment::Figment;
 use rocket::figment::providers::Env;
 use rocket::{Build, Rocket};
 
-pub use config::{ClientSecret, ConfigError, DEFAULT_ALGORITHMS, OidcConfig, SessionStoreConfig};
+pub use assurance::{AcrLevels, Assurance, Shortfall};
+pub use config::{
+    ClientSecret, ConfigError, DEFAULT_ALGORITHMS, DpopPolicy, MetricsConfig, OidcConfig,
+    SessionStoreConfig,
+};
 pub use error::{AuthError, ErrorBody, ErrorPage, LoginPage, catchers};
 pub use guards::{
-    AuthenticatedUser, CSRF_HEADER, MaybeUser, PageUser, RequireRole, Role, RoleKind,
+    AuthenticatedUser, CSRF_HEADER, Level, MaybeUser, PageAcr, PageUser, RequireAcr, RequireDpop,
+    RequireRole, Role, RoleKind, Scheme,
 };
-pub use identity::{Claims, Identity, Roles};
+pub use identity::{Claims, Confirmation, Identity, Roles};
 pub use logging::RedactingLogger;
-pub use oidc::{Oidc, OidcFairing, TokenError, VerifyError};
-pub use routes::SignIn;
+pub use oidc::{DpopError, Oidc, OidcFairing, TokenError, VerifyError};
 pub use routes::api::routes as api_routes;
 pub use routes::pages::routes as page_routes;
+pub use routes::{MetricsEndpoint, SignIn};
 pub use security::SecurityHeaders;
 pub use session::{
     MemoryStore, RedisStore, SESSION_COOKIE, Session, SessionError, SessionStore, Sessions,
@@ -124,8 +137,9 @@ pub use session::{
 /// What the benches, the fuzz targets and the tests reach into; not a stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::guards::bearer_token;
+    pub use crate::guards::authorization_token;
     pub use crate::oidc::cache::{Accepted, TokenCache, digest};
+    pub use crate::oidc::dpop::{ProofRules, ProofTarget, thumbprint};
     pub use crate::oidc::jwks::KeySet;
     pub use crate::oidc::tokens::{TokenKind, TokenRules};
     pub use crate::routes::auth::{LoginState, local_path_or_default};
@@ -182,6 +196,8 @@ pub fn rocket_with(figment: Figment) -> Rocket<Build> {
         .map_or(rocket::config::LogLevel::Normal, |c| c.log_level);
     RedactingLogger::new(logging::level_for(level)).install();
     rocket::custom(figment)
+        // First: the recorder is then installed when the key fairing loads the keys.
+        .attach(MetricsEndpoint)
         .attach(OidcFairing)
         .attach(SignIn)
         .attach(rocket_dyn_templates::Template::fairing())

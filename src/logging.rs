@@ -89,6 +89,23 @@ pub(crate) fn is_redacted() -> bool {
     REDACTED.load(Ordering::Acquire)
 }
 
+/// Logs a configuration mistake at `error` the first time `(topic, name)` is seen, and never
+/// again: a guard that refuses every request because of it would otherwise log on each one.
+pub(crate) fn error_once(
+    topic: &'static str,
+    name: &'static str,
+    message: impl FnOnce() -> String,
+) {
+    use std::collections::HashSet;
+    use std::sync::{LazyLock, Mutex, PoisonError};
+    static REPORTED: LazyLock<Mutex<HashSet<(&'static str, &'static str)>>> =
+        LazyLock::new(Default::default);
+    let first = REPORTED.lock().unwrap_or_else(PoisonError::into_inner).insert((topic, name));
+    if first {
+        log::error!("rocket_keycloak: {}", message());
+    }
+}
+
 /// Writes `LEVEL target: message` to stderr (or a sink), credentials redacted.
 pub struct RedactingLogger {
     level: LevelFilter,
@@ -148,11 +165,31 @@ impl Log for RedactingLogger {
     fn log(&self, record: &Record<'_>) {
         if self.enabled(record.metadata()) {
             let message = record.args().to_string();
+            if self.level < LevelFilter::Debug && is_per_refusal_noise(&message) {
+                return;
+            }
             (self.sink)(&format!("{} {}: {}", record.level(), record.target(), redact(&message)));
         }
     }
 
     fn flush(&self) {}
+}
+
+/// Rocket's lines for every refused request ("Request guard `AuthenticatedUser` failed",
+/// "Responding with registered 401 catcher."): one per bad token, so a flood of bad tokens
+/// floods the log. Below debug level they are dropped; the crate logs a periodic summary of
+/// refusals instead (`telemetry::log_refusals`), and the metrics count every one.
+fn is_per_refusal_noise(message: &str) -> bool {
+    const GUARDS: [&str; 4] = ["AuthenticatedUser", "RequireRole", "PageUser", "MaybeUser"];
+    if let Some(rest) = message.strip_prefix("Request guard `") {
+        let guard = rest.split('`').next().unwrap_or_default();
+        return GUARDS.iter().any(|g| guard.contains(g));
+    }
+    // "Responding with registered (unauthorized) 401 catcher."
+    message.starts_with("Responding with registered")
+        && ["400", "401", "403", "503"]
+            .iter()
+            .any(|code| message.contains(&format!(" {code} catcher")))
 }
 
 /// The `log` level for Rocket's `log_level` setting.
@@ -176,6 +213,17 @@ mod tests {
             redact(line),
             "GET /authorize?state=[redacted]&code=[redacted]&iss=http://kc/realms/demo:"
         );
+    }
+
+    #[test]
+    fn per_refusal_lines_of_our_guards_are_noise_and_others_are_not() {
+        assert!(is_per_refusal_noise(
+            "Request guard `&rocket_keycloak::AuthenticatedUser` failed: InvalidToken(BadSignature)."
+        ));
+        assert!(is_per_refusal_noise("Request guard `RequireRole<Admin>` failed: x."));
+        assert!(is_per_refusal_noise("Responding with registered (unauthorized) 401 catcher."));
+        assert!(!is_per_refusal_noise("Request guard `MyOwnGuard` failed: x."));
+        assert!(!is_per_refusal_noise("Responding with registered (server_error) 500 catcher."));
     }
 
     #[test]

@@ -100,11 +100,14 @@ async fn no_token_secret_or_cookie_value_reaches_the_log() {
         ("session cookie", &session_cookie),
         ("login cookie", &login_cookie),
     ];
+    let metrics = app.get("/metrics").dispatch().await.into_string().await.unwrap();
+    assert!(metrics.contains("rocket_keycloak_logins_total"), "{metrics}");
     for (what, value) in secrets {
         // Signatures alone would be enough to replay nothing, but no part may appear.
         for part in value.split('.').filter(|p| p.len() >= 16) {
             let lines: Vec<&str> = captured.lines().filter(|l| l.contains(part)).collect();
             assert!(lines.is_empty(), "the {what} appears in the log: {lines:#?}");
+            assert!(!metrics.contains(part), "the {what} appears in /metrics");
         }
     }
 }

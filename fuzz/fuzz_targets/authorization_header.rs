@@ -4,13 +4,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rocket_keycloak::__private::bearer_token;
+use rocket_keycloak::__private::authorization_token;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let (first, second) = text.split_once('\n').unwrap_or((text, ""));
     let values: Vec<&str> = if second.is_empty() { vec![first] } else { vec![first, second] };
-    if let Ok(Some(token)) = bearer_token(values.iter().copied()) {
+    if let Ok(Some((_, token))) = authorization_token(values.iter().copied()) {
         assert!(!token.is_empty());
         assert!(!token.bytes().any(|b| b.is_ascii_whitespace()));
         assert!(text.contains(token));

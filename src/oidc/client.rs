@@ -15,6 +15,9 @@
 //! - The only audience this client trusts is its own client id: an ID token that lists any
 //!   other audience is refused, with or without `azp` (3.1.3.7 step 3). `aud` is read from
 //!   the already verified token's payload here, because nothing else needs it.
+//! - The session's level of assurance (`acr`, `auth_time`) comes from the sign-in's ID token,
+//!   which describes the authentication (OIDC Core 2); the callback checks it against what
+//!   the sign-in asked for. A refresh keeps it (`session/mod.rs`).
 //! - The ID token and the access token of one response must name the same `sub`, at sign-in
 //!   and at every refresh that returns an ID token (Core 12.2): a response that mixes two
 //!   users makes no session. (That a refresh keeps the session's user is the session
@@ -27,9 +30,9 @@ use std::sync::Arc;
 
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreErrorResponseType};
 use openidconnect::{
-    AuthUrl, AuthorizationCode, ClientId, CsrfToken, EndpointNotSet, EndpointSet, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
-    RequestTokenError, Scope, TokenResponse, TokenUrl,
+    AuthUrl, AuthenticationContextClass, AuthorizationCode, ClientId, CsrfToken, EndpointNotSet,
+    EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, RefreshToken, RequestTokenError, Scope, TokenResponse, TokenUrl,
 };
 
 use base64::Engine;
@@ -38,6 +41,7 @@ use serde::Deserialize;
 
 use super::tokens::{TokenError, TokenKind};
 use super::verify::{Oidc, VerifyError};
+use crate::assurance::Assurance;
 use crate::identity::{Claims, Identity};
 
 type FlowClient = CoreClient<
@@ -176,10 +180,14 @@ impl<'a> SignInClient<'a> {
     }
 
     /// Starts a sign-in returning to `redirect`: a fresh `state`, `nonce` and PKCE S256
-    /// challenge.
-    pub(crate) fn begin_login(&self, redirect: &RedirectUrl) -> LoginRequest {
+    /// challenge; with `step_up`, also `acr_values` and `max_age` (OIDC Core 3.1.2.1).
+    pub(crate) fn begin_login(
+        &self,
+        redirect: &RedirectUrl,
+        step_up: Option<&Assurance>,
+    ) -> LoginRequest {
         let (challenge, pkce_verifier) = PkceCodeChallenge::new_random_sha256();
-        let (url, state, nonce) = self
+        let mut request = self
             .client
             .authorize_url(
                 CoreAuthenticationFlow::AuthorizationCode,
@@ -189,8 +197,15 @@ impl<'a> SignInClient<'a> {
             .set_redirect_uri(std::borrow::Cow::Borrowed(redirect))
             .add_scope(Scope::new("profile".into()))
             .add_scope(Scope::new("email".into()))
-            .set_pkce_challenge(challenge)
-            .url();
+            .set_pkce_challenge(challenge);
+        if let Some(step_up) = step_up {
+            request = request
+                .add_auth_context_value(AuthenticationContextClass::new(step_up.acr.clone()));
+            if let Some(max_age) = step_up.max_age {
+                request = request.set_max_age(std::time::Duration::from_secs(max_age));
+            }
+        }
+        let (url, state, nonce) = request.url();
         LoginRequest { url, state, nonce, pkce_verifier }
     }
 
@@ -217,10 +232,15 @@ impl<'a> SignInClient<'a> {
             .ok_or_else(|| FlowError::TokenEndpoint("no ID token in the response".into()))?;
         let id_claims = self.checked_id_token(&id_token, Some(nonce)).await?;
         let refresh_token = response.refresh_token().cloned();
-        let tokens = self
+        let mut tokens = self
             .checked_tokens(response.access_token().secret(), Some(id_token), refresh_token)
             .await?;
         same_subject(&id_claims, &tokens)?;
+        // The level of assurance is the authentication's, which the ID token describes.
+        let mut identity = Arc::unwrap_or_clone(tokens.identity);
+        identity.acr = id_claims.acr;
+        identity.auth_time = id_claims.auth_time;
+        tokens.identity = Arc::new(identity);
         Ok(tokens)
     }
 

@@ -7,10 +7,11 @@
 use std::time::Duration;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
-use rocket::{Build, Orbit, Rocket, tokio};
+use rocket::{Build, Orbit, Request, Response, Rocket, tokio};
 
 use super::verify::Oidc;
 use crate::config::OidcConfig;
+use crate::telemetry;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -33,7 +34,15 @@ pub struct OidcFairing;
 #[rocket::async_trait]
 impl Fairing for OidcFairing {
     fn info(&self) -> Info {
-        Info { name: "Keycloak OIDC", kind: Kind::Ignite | Kind::Liftoff | Kind::Singleton }
+        Info {
+            name: "Keycloak OIDC",
+            kind: Kind::Ignite | Kind::Liftoff | Kind::Response | Kind::Singleton,
+        }
+    }
+
+    async fn on_response<'r>(&self, request: &'r Request<'_>, _: &mut Response<'r>) {
+        // One count per request that asked a guard, by its final outcome.
+        telemetry::record_auth(request);
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
@@ -51,6 +60,15 @@ impl Fairing for OidcFairing {
             config.client_id,
             config.audience
         );
+        for realm in &config.realms[1..] {
+            log::info!(
+                "OIDC also accepts realm {} (issuer {}, discovery at {}, audience {})",
+                realm.name(),
+                realm.issuer,
+                realm.discovery_url,
+                realm.audience
+            );
+        }
         let oidc = Oidc::new(config);
         if !oidc.refresh("startup").await {
             log::warn!("starting without keys: /ready answers 503 until Keycloak is reachable");
@@ -61,6 +79,7 @@ impl Fairing for OidcFairing {
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
         if let Some(oidc) = rocket.state::<Oidc>() {
             tokio::spawn(keep_fresh(oidc.clone(), rocket.shutdown()));
+            tokio::spawn(telemetry::log_refusals(rocket.shutdown()));
         }
     }
 }
@@ -70,13 +89,16 @@ impl Fairing for OidcFairing {
 async fn keep_fresh(oidc: Oidc, mut shutdown: rocket::Shutdown) {
     let mut backoff = FIRST_BACKOFF;
     loop {
-        let wait = if oidc.is_ready() { oidc.config().jwks_refresh_interval } else { backoff };
+        // Retried with backoff until every realm has keys, then refreshed periodically.
+        let ready = oidc.all_realms_ready();
+        let wait = if ready { oidc.config().jwks_refresh_interval } else { backoff };
         tokio::select! {
             _ = &mut shutdown => break,
             _ = tokio::time::sleep(wait) => {}
         }
-        let reason = if oidc.is_ready() { "periodic refresh" } else { "retry" };
-        if oidc.refresh(reason).await {
+        let reason = if ready { "periodic refresh" } else { "retry" };
+        oidc.refresh(reason).await;
+        if oidc.all_realms_ready() {
             backoff = FIRST_BACKOFF;
         } else {
             backoff = (backoff * 2).min(MAX_BACKOFF);

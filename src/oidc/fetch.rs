@@ -18,7 +18,7 @@ use jsonwebtoken::Algorithm;
 use super::discovery::{DiscoveryError, ProviderMetadata};
 use super::jwks::{JwksError, KeySet};
 use super::keystore::KeySource;
-use crate::config::OidcConfig;
+use crate::config::RealmConfig;
 
 /// Largest discovery or JWKS document accepted.
 pub(crate) const MAX_DOCUMENT_BYTES: usize = 512 * 1024;
@@ -91,6 +91,7 @@ impl std::error::Error for FetchError {
 /// The realm's documents: the discovery metadata (kept once loaded) and the JWKS.
 pub(crate) struct ProviderDocuments {
     http: reqwest::Client,
+    name: String,
     issuer: String,
     discovery_url: url::Url,
     algorithms: Vec<Algorithm>,
@@ -98,13 +99,18 @@ pub(crate) struct ProviderDocuments {
 }
 
 impl ProviderDocuments {
-    /// The documents of the realm `config` names, fetched with `http`.
-    pub(crate) fn new(config: &OidcConfig, http: reqwest::Client) -> Self {
+    /// The documents of `realm`, whose keys may use `algorithms`, fetched with `http`.
+    pub(crate) fn new(
+        realm: &RealmConfig,
+        algorithms: &[Algorithm],
+        http: reqwest::Client,
+    ) -> Self {
         Self {
             http,
-            issuer: config.issuer.clone(),
-            discovery_url: config.discovery_url.clone(),
-            algorithms: config.algorithms.clone(),
+            name: realm.name().to_owned(),
+            issuer: realm.issuer.clone(),
+            discovery_url: realm.discovery_url.clone(),
+            algorithms: algorithms.to_vec(),
             metadata: ArcSwapOption::empty(),
         }
     }
@@ -150,6 +156,10 @@ impl ProviderDocuments {
 
 impl KeySource for ProviderDocuments {
     type Error = FetchError;
+
+    fn realm(&self) -> &str {
+        &self.name
+    }
 
     async fn load(&self) -> Result<KeySet, FetchError> {
         let metadata = self.discover().await?;

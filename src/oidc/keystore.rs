@@ -52,6 +52,8 @@ use rocket::tokio::sync::watch;
 use rocket::tokio::time::Instant;
 use rocket::tokio::{self};
 
+use crate::telemetry;
+
 use super::jwks::{KeySet, VerifyingKey};
 
 /// Added to a [`MissingKey::Pending`] delay: the pending refetch's own duration.
@@ -63,6 +65,8 @@ pub(crate) trait KeySource: Send + Sync + 'static {
     type Error: std::fmt::Display + Send;
     /// Loads the current key set.
     fn load(&self) -> impl Future<Output = Result<KeySet, Self::Error>> + Send;
+    /// The realm's name, for the logs and the metrics' `realm` label.
+    fn realm(&self) -> &str;
 }
 
 /// How long the store waits, and how often it may refetch.
@@ -149,6 +153,8 @@ struct RefreshState {
     seen_kids: Option<HashSet<String>>,
     /// Whether the latest load failed.
     last_load_failed: bool,
+    /// When the current run of failed loads (an outage) started.
+    failing_since: Option<Instant>,
     /// Requests waiting for a pending refetch.
     waiters: usize,
 }
@@ -162,6 +168,7 @@ impl Default for RefreshState {
             loaded_from: None,
             seen_kids: Some(HashSet::new()),
             last_load_failed: false,
+            failing_since: None,
             waiters: 0,
         }
     }
@@ -359,9 +366,43 @@ impl<S: KeySource> KeyStore<S> {
     /// Performs one load; the caller has set `in_flight`.
     async fn run_load(&self, reason: &str) {
         let started = Instant::now();
+        // The metric's `trigger` label: a fixed set, whatever the caller's wording.
+        let trigger = match reason {
+            "startup" => "startup",
+            "unknown kid" => "unknown_kid",
+            _ => "periodic",
+        };
+        let (was_failing, outage_since) = {
+            let state = self.state();
+            (state.last_load_failed, state.failing_since)
+        };
+        let realm = self.shared.source.realm();
         let loaded = match self.shared.source.load().await {
             Ok(keys) => {
-                log::info!("OIDC keys loaded ({reason}): kids {}", keys.kids().join(", "));
+                telemetry::jwks_fetch(realm, trigger, true, Some(keys.kids().len()));
+                if was_failing {
+                    let lasted = outage_since.map_or(0, |since| since.elapsed().as_secs());
+                    log::info!(
+                        "OIDC provider of realm {realm} reachable again (down about {lasted} s)"
+                    );
+                }
+                // Every load says how it went; a key-set change says what changed.
+                let before: Vec<String> =
+                    self.with_keys(|old| old.map(KeySet::kids).unwrap_or_default());
+                let now = keys.kids();
+                let added: Vec<&String> = now.iter().filter(|k| !before.contains(k)).collect();
+                let removed: Vec<&String> = before.iter().filter(|b| !now.contains(b)).collect();
+                if added.is_empty() && removed.is_empty() {
+                    log::info!(
+                        "OIDC keys of realm {realm} reloaded ({reason}), unchanged: {} keys",
+                        now.len()
+                    );
+                } else {
+                    log::info!(
+                        "OIDC keys of realm {realm} loaded ({reason}): added {added:?}, removed {removed:?}, \
+                         now {now:?}"
+                    );
+                }
                 let keys = Arc::new(keys);
                 self.shared.keys.store(Some(keys.clone()));
                 // After the store: whoever sees this instant under the lock sees these keys.
@@ -369,17 +410,33 @@ impl<S: KeySource> KeyStore<S> {
                 (self.shared.listener)(&keys);
                 true
             }
+            // An outage is logged when it starts; the retries during it at debug.
+            Err(e) if was_failing => {
+                telemetry::jwks_fetch(realm, trigger, false, None);
+                log::debug!("OIDC provider of realm {realm} still not reachable ({reason}): {e}");
+                false
+            }
             Err(e) if self.is_loaded() => {
-                log::warn!("OIDC key refresh failed ({reason}), keeping the last good keys: {e}");
+                telemetry::jwks_fetch(realm, trigger, false, None);
+                log::warn!(
+                    "OIDC key refresh of realm {realm} failed ({reason}), keeping the last good \
+                     keys: {e}"
+                );
                 false
             }
             Err(e) => {
-                log::warn!("OIDC provider not reachable yet ({reason}): {e}");
+                telemetry::jwks_fetch(realm, trigger, false, None);
+                log::warn!("OIDC provider of realm {realm} not reachable yet ({reason}): {e}");
                 false
             }
         };
         {
             let mut state = self.state();
+            state.failing_since = match (loaded, state.failing_since) {
+                (true, _) => None,
+                (false, Some(since)) => Some(since),
+                (false, None) => Some(started),
+            };
             state.last_load_failed = !loaded;
             state.in_flight = false;
         }

@@ -8,6 +8,7 @@
 //! | [`keystore`] | the current keys and the single-flight, rate-limited refetch | through a [`keystore::KeySource`] |
 //! | [`fetch`] | the HTTP client and [`fetch::ProviderDocuments`], the real key source | network |
 //! | [`cache`] | the verified-token cache | none |
+//! | [`dpop`] | the checks of DPoP proofs and their in-process replay cache | none |
 //! | [`verify`] | [`Oidc`]: the provider state and the checks of access and logout tokens | through the key store |
 //! | [`client`] | [`SignInClient`]: the browser flow's calls to Keycloak | network |
 //! | [`fairing`] | [`OidcFairing`]: configuration at ignite, the key refresh task | network |
@@ -43,6 +44,7 @@
 pub(crate) mod cache;
 pub(crate) mod client;
 pub(crate) mod discovery;
+pub(crate) mod dpop;
 pub(crate) mod fairing;
 pub(crate) mod fetch;
 pub(crate) mod jwks;
@@ -51,6 +53,7 @@ pub(crate) mod tokens;
 pub(crate) mod verify;
 
 pub(crate) use client::{FlowError, SignInClient, Tokens};
+pub use dpop::DpopError;
 pub use fairing::OidcFairing;
 pub use tokens::TokenError;
 pub(crate) use verify::LogoutTarget;

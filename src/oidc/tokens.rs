@@ -18,7 +18,9 @@
 //! 5. the signature;
 //! 6. `iss` equal to the issuer, `aud` (string or list) containing the audience, and the
 //!    Keycloak payload `typ` equal to the expected [`TokenKind`] (`Bearer` for access
-//!    tokens), so ID, refresh and logout tokens are not access tokens;
+//!    tokens), so ID, refresh and logout tokens are not access tokens; a DPoP-bound access
+//!    token is exactly `typ: DPoP` with `cnf.jkt` (RFC 9449 §6), and `cnf` on anything else
+//!    is refused (`TokenKind::admits`);
 //! 7. optionally, `azp` in the configured allow-list (`oidc.allowed_azp`);
 //! 8. `exp` required, `nbf` and `iat` checked, all with the leeway.
 //!
@@ -62,6 +64,21 @@ impl TokenKind {
             Self::Access => "Bearer",
             Self::Id => "ID",
             Self::Logout => "Logout",
+        }
+    }
+}
+
+impl TokenKind {
+    /// Rule 6's kind check: the payload's `typ` and key binding (`cnf.jkt`) together. An
+    /// access token is either a plain one (`typ: Bearer`, no `cnf`) or a DPoP-bound one
+    /// (`typ: DPoP` with `cnf.jkt`, as Keycloak 26 issues them); every other mix is refused,
+    /// so a bound token cannot pass for a plain one nor the other way round. Other kinds are
+    /// never bound.
+    pub(crate) fn admits(self, typ: Option<&str>, bound_key: Option<&str>) -> bool {
+        match (self, typ, bound_key) {
+            (Self::Access, Some("DPoP"), Some(jkt)) => !jkt.is_empty(),
+            (kind, Some(typ), None) => typ == kind.typ(),
+            _ => false,
         }
     }
 }
@@ -113,6 +130,12 @@ pub enum TokenError {
     NotYetValid,
     /// `iat` is in the future (beyond the leeway).
     IssuedInFuture,
+    /// A DPoP-bound token presented as a plain bearer token (RFC 9449 §7.1): a stolen
+    /// token without its key.
+    DpopBound,
+    /// A plain token where a DPoP-bound one is required (the `DPoP` scheme, or the
+    /// `required` policy).
+    NotDpopBound,
 }
 
 impl std::fmt::Display for TokenError {
@@ -131,6 +154,10 @@ impl std::fmt::Display for TokenError {
             Self::ForeignClient => "The token was issued to a client that is not allowed",
             Self::Expired => "The token has expired",
             Self::NotYetValid | Self::IssuedInFuture => "The token is not valid yet",
+            Self::DpopBound => {
+                "The token is DPoP-bound: present it with the DPoP scheme and a proof"
+            }
+            Self::NotDpopBound => "A DPoP-bound token is required",
         })
     }
 }
@@ -138,6 +165,24 @@ impl std::fmt::Display for TokenError {
 impl std::error::Error for TokenError {}
 
 impl TokenError {
+    /// The `reason` label of `rocket_keycloak_token_rejections_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::TooLarge | Self::Malformed(_) | Self::Encrypted => "malformed",
+            Self::MissingKeyId | Self::ForbiddenHeader(_) => "header",
+            Self::UnknownKey => "unknown_kid",
+            Self::AlgorithmMismatch => "algorithm",
+            Self::BadSignature => "signature",
+            Self::BadClaim(_) => "claims",
+            Self::WrongIssuer => "issuer",
+            Self::WrongAudience => "audience",
+            Self::WrongKind | Self::DpopBound | Self::NotDpopBound => "type",
+            Self::ForeignClient => "azp",
+            Self::Expired => "expired",
+            Self::NotYetValid | Self::IssuedInFuture => "not_yet_valid",
+        }
+    }
+
     /// Whether the same token will always fail the same way (so the refusal may be
     /// remembered). Unknown keys may appear after a refresh, a token without `kid` may find
     /// its one key after the set changes, and times move on, so those refusals are not
@@ -163,6 +208,18 @@ pub(crate) enum ClaimedIssue {
     By(f64),
     /// The payload has no `iat`.
     Unknown,
+}
+
+/// The issuer a token names in its unverified payload (bounded by rule 1, which the caller
+/// has applied): read only to choose the realm whose rules then judge it, never to accept
+/// it. `None` if the payload is unreadable or names none.
+pub(crate) fn claimed_issuer(token: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct RawIssuer {
+        iss: Option<String>,
+    }
+    let payload = URL_SAFE_NO_PAD.decode(token.split('.').nth(1)?).ok()?;
+    serde_json::from_slice::<RawIssuer>(&payload).ok()?.iss
 }
 
 /// The two time claims [`TokenRules::claimed_issue`] reads.
@@ -310,7 +367,7 @@ impl TokenRules {
                 _ => TokenError::BadSignature,
             })?
             .claims;
-        if claims.typ.as_deref() != Some(self.kind.typ()) {
+        if !self.kind.admits(claims.typ.as_deref(), claims.bound_key()) {
             return Err(TokenError::WrongKind);
         }
         if let Some(allowed) = &self.allowed_azp

@@ -1,5 +1,6 @@
-//! JSON routes of the demo app: the guide's `/secure-data`, an admin-only route, `/me`,
-//! and the liveness and readiness probes.
+//! JSON routes of the demo app: the guide's `/secure-data`, the step-up route
+//! `/sensitive-data` (level `gold`), an admin-only route, `/me` (which shows the level of
+//! assurance, `acr` and `auth_time`), and the liveness and readiness probes.
 //!
 //! Answers that carry who the caller is (`/me`, `/admin-data`) are [`NoStore`]: a shared
 //! cache must never hand one user's identity to another.
@@ -8,7 +9,7 @@ use rocket::http::Status;
 use rocket::serde::json::{Json, Value, json};
 use rocket::{Route, State, get, routes};
 
-use crate::guards::{AuthenticatedUser, RequireRole, Role, RoleKind};
+use crate::guards::{AuthenticatedUser, Level, RequireAcr, RequireRole, Role, RoleKind};
 use crate::identity::Identity;
 use crate::oidc::Oidc;
 use crate::security::NoStore;
@@ -22,14 +23,26 @@ impl Role for Admin {
     const KIND: RoleKind = RoleKind::Realm;
 }
 
+/// The second factor (level `gold`), at any time: what `/sensitive-data` needs.
+pub(crate) struct Gold;
+
+impl Level for Gold {
+    const ACR: &'static str = "gold";
+}
+
 /// The routes of this module.
 pub fn routes() -> Vec<Route> {
-    routes![secure_data, admin_data, me, health, ready]
+    routes![secure_data, sensitive_data, admin_data, me, health, ready]
 }
 
 #[get("/secure-data")]
 fn secure_data(_user: &AuthenticatedUser) -> Json<Value> {
     Json(json!({"data": "This is secured data."}))
+}
+
+#[get("/sensitive-data")]
+fn sensitive_data(_user: RequireAcr<Gold>) -> Json<Value> {
+    Json(json!({"data": "This is sensitive data."}))
 }
 
 #[get("/admin-data")]
@@ -61,7 +74,13 @@ async fn ready(oidc: &State<Oidc>, sessions: Option<&State<Sessions>>) -> (Statu
         },
     };
     if oidc.is_ready() {
-        (Status::Ok, Json(json!({"status": "ready", "sessions": sessions})))
+        // Another realm without keys does not make the instance unready: its tokens get 503.
+        let pending = oidc.realms_not_ready();
+        let mut body = json!({"status": "ready", "sessions": sessions});
+        if !pending.is_empty() {
+            body["realms_without_keys"] = json!(pending);
+        }
+        (Status::Ok, Json(body))
     } else {
         let status = "waiting for the identity provider";
         (Status::ServiceUnavailable, Json(json!({"status": status, "sessions": sessions})))

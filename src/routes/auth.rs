@@ -16,6 +16,11 @@
 //! - At the callback, login cookies that cannot be read (another secret key) or whose
 //!   sign-in began too long ago are removed; a fresh one belongs to a sign-in still running
 //!   in another tab and stays.
+//! - A step-up sign-in (`/login?acr=gold&max_age=300`, where the step-up page guard sends
+//!   browsers) passes `acr_values` and `max_age` to Keycloak and remembers them in the login
+//!   cookie; the callback refuses (403, the old session untouched) an ID token whose `acr`
+//!   or `auth_time` does not meet them. An unknown `acr` or a malformed `max_age` on `/login`
+//!   is a 400, never a silently weaker sign-in.
 //! - `iss` on the callback (RFC 9207), when present, must equal the issuer (mix-up defence);
 //!   when the provider's metadata advertises `authorization_response_iss_parameter_supported`
 //!   (Keycloak does), a callback without `iss` is refused (§2.4).
@@ -45,6 +50,7 @@ use rocket::{Build, Rocket, Route, State, get, post, routes, uri};
 use serde::{Deserialize, Serialize};
 
 use super::pages;
+use crate::assurance::Assurance;
 use crate::clock::unix_now;
 use crate::config::OidcConfig;
 use crate::error::{ErrorBody, ErrorPage, LoginPage};
@@ -52,6 +58,7 @@ use crate::logging;
 use crate::oidc::{FlowError, LogoutTarget, Oidc, SignInClient, VerifyError};
 use crate::security::{NoStore, constant_time_eq};
 use crate::session::{self, SessionError, Sessions};
+use crate::telemetry;
 
 /// How long a started sign-in may take.
 pub(crate) const LOGIN_STATE_SECONDS: i64 = 600;
@@ -130,9 +137,11 @@ impl Fairing for SignIn {
     }
 }
 
-/// The sign-in route's URI for a `next` path.
-fn login_uri(next: &str) -> Origin<'static> {
-    uri!(login(next = Some(next)))
+/// The sign-in route's URI for a `next` path, asking for `step_up` if given.
+fn login_uri(next: &str, step_up: Option<&Assurance>) -> Origin<'static> {
+    let acr = step_up.map(|s| s.acr.as_str());
+    let max_age = step_up.and_then(|s| s.max_age).map(|age| age.to_string());
+    uri!(login(next = Some(next), acr = acr, max_age = max_age.as_deref()))
 }
 
 /// The callback's path: the login cookie is sent there only.
@@ -153,6 +162,9 @@ pub struct LoginState {
     /// Where to go after sign-in (already checked to be a local path).
     pub next: String,
     started: u64,
+    /// The level of assurance asked of Keycloak, which the ID token must show.
+    #[serde(default)]
+    step_up: Option<Assurance>,
 }
 
 impl LoginState {
@@ -184,14 +196,40 @@ fn unavailable(message: &str) -> ErrorPage {
     ErrorPage::new(Status::ServiceUnavailable, message)
 }
 
-#[get("/login?<next>")]
+/// The level of assurance a `/login` link asks for: `acr` must be a configured level and
+/// `max_age` a number of seconds, and `max_age` needs `acr`. Anything else is refused
+/// rather than dropped, so a page never gets a sign-in weaker than it asked for.
+fn requested_assurance(
+    config: &OidcConfig,
+    acr: Option<&str>,
+    max_age: Option<&str>,
+) -> Result<Option<Assurance>, ErrorPage> {
+    let bad = |message: &str| ErrorPage::new(Status::BadRequest, message);
+    let max_age = match max_age {
+        None => None,
+        Some(age) => Some(age.parse::<u64>().map_err(|_| bad("max_age must be a number."))?),
+    };
+    match acr {
+        None if max_age.is_some() => Err(bad("max_age needs acr.")),
+        None => Ok(None),
+        Some(acr) if config.acr_levels.rank(acr).is_none() => {
+            Err(bad("This level of authentication is unknown."))
+        }
+        Some(acr) => Ok(Some(Assurance { acr: acr.to_owned(), max_age })),
+    }
+}
+
+#[get("/login?<next>&<acr>&<max_age>")]
 fn login(
     next: Option<&str>,
+    acr: Option<&str>,
+    max_age: Option<&str>,
     oidc: &State<Oidc>,
     cookies: &CookieJar<'_>,
 ) -> Result<Redirect, ErrorPage> {
+    let step_up = requested_assurance(oidc.config(), acr, max_age)?;
     let request = redirect_url(oidc.config())
-        .and_then(|redirect| Ok(SignInClient::new(oidc)?.begin_login(&redirect)))
+        .and_then(|redirect| Ok(SignInClient::new(oidc)?.begin_login(&redirect, step_up.as_ref())))
         .map_err(|e| {
             log::warn!("cannot start sign-in: {e}");
             unavailable("Sign-in is not available right now.")
@@ -201,6 +239,7 @@ fn login(
         verifier: request.pkce_verifier,
         next: local_path_or_default(next),
         started: unix_now(),
+        step_up,
     };
     let value = serde_json::to_string(&state).unwrap_or_default();
     let name = format!("{LOGIN_COOKIE_PREFIX}{}", request.state.secret());
@@ -233,6 +272,18 @@ async fn authorize(
     callback: Callback<'_>,
     oidc: &State<Oidc>,
     sessions: &State<Sessions>,
+    cookies: &CookieJar<'_>,
+) -> Result<Redirect, ErrorPage> {
+    let result = finish_sign_in(callback, oidc, sessions, cookies).await;
+    telemetry::login(result.is_ok());
+    result
+}
+
+/// The callback's work: every way out but the last is a failed sign-in.
+async fn finish_sign_in(
+    callback: Callback<'_>,
+    oidc: &Oidc,
+    sessions: &Sessions,
     cookies: &CookieJar<'_>,
 ) -> Result<Redirect, ErrorPage> {
     let bad = |message: &str| ErrorPage::new(Status::BadRequest, message);
@@ -293,6 +344,22 @@ async fn authorize(
             bad("The sign-in could not be completed. Please sign in again.")
         }
     })?;
+    if let Some(required) = &login.step_up {
+        let identity = &tokens.identity;
+        let (acr, auth_time) = (identity.acr.as_deref(), identity.auth_time);
+        if let Err(shortfall) = oidc.config().acr_levels.check(required, acr, auth_time, unix_now())
+        {
+            log::warn!(
+                "authorize: sub {} asked for {required:?}, signed in at acr {acr:?}, auth_time \
+                 {auth_time:?}: {shortfall:?}",
+                identity.sub
+            );
+            return Err(ErrorPage::new(
+                Status::Forbidden,
+                "The sign-in did not reach the level of authentication this page needs.",
+            ));
+        }
+    }
     // Built before anything changes, so the sign-in cannot fail after the old session ended.
     let next = local_path(&login.next).unwrap_or_else(|| uri!(pages::hello));
     let store_down = |e: SessionError| {
@@ -359,6 +426,7 @@ async fn logout(
         log::warn!("logout: {e}");
         unavailable("Signing out is not available right now. Please try again in a moment.")
     })?;
+    telemetry::logout("rp");
     session::clear_session_cookie(cookies);
     let config = oidc.config();
     let Some(end_session) = oidc.metadata().and_then(|m| m.end_session_endpoint.clone()) else {
@@ -437,6 +505,11 @@ async fn end_sessions_of_logout_token(
         logout.sub,
         logout.target
     );
+    // Keycloak also sends a logout token to the app whose own logout started it; that one
+    // ends nothing, and counting it would count every RP-initiated logout twice.
+    if ended > 0 {
+        telemetry::logout("backchannel");
+    }
     Ok(Json(json!({"ended_sessions": ended})))
 }
 

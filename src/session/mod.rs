@@ -44,6 +44,7 @@ use crate::clock::unix_now;
 use crate::config::{ConfigError, SessionStoreConfig};
 use crate::identity::Identity;
 use crate::oidc::{Oidc, SignInClient, Tokens};
+use crate::telemetry;
 
 mod record;
 mod redis;
@@ -83,8 +84,36 @@ impl std::error::Error for SessionError {}
 
 impl From<StoreError> for SessionError {
     fn from(error: StoreError) -> Self {
-        log::warn!("{error}");
+        report_store_error(&error);
         Self::StoreUnavailable
+    }
+}
+
+/// How often a failing session store is reported at `warn`.
+const STORE_WARNING_EVERY: Duration = Duration::from_secs(30);
+
+/// Logs a store error at `warn` at most once per [`STORE_WARNING_EVERY`], saying how many
+/// were not reported since: every session request fails while Redis is down, and one line
+/// each would bury the log (the rest go to `debug`).
+fn report_store_error(error: &StoreError) {
+    static LAST: Mutex<Option<(std::time::Instant, u64)>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
+    match last.as_mut() {
+        Some((at, unreported)) if at.elapsed() < STORE_WARNING_EVERY => {
+            *unreported += 1;
+            log::debug!("{error}");
+        }
+        _ => {
+            let unreported = last.map_or(0, |(_, n)| n);
+            *last = Some((std::time::Instant::now(), 0));
+            if unreported == 0 {
+                log::warn!("{error}");
+            } else {
+                log::warn!(
+                    "{error} ({unreported} more session store errors since the last report)"
+                );
+            }
+        }
     }
 }
 
@@ -282,6 +311,12 @@ impl Sessions {
             Err(error) => Err(error),
         };
         let sub = &session.identity.sub;
+        telemetry::refresh(match &refreshed {
+            Ok(tokens) if tokens.identity.sub == *sub => "ok",
+            Ok(_) => "invalid_grant",
+            Err(error) if error.ends_session() => "invalid_grant",
+            Err(_) => "error",
+        });
         match refreshed {
             Ok(tokens) if tokens.identity.sub != *sub => {
                 // OIDC Core 12.2: a refresh must not change who is signed in.
@@ -290,8 +325,12 @@ impl Sessions {
                 Err(SessionError::Ended)
             }
             Ok(tokens) => {
+                // The level of assurance is that of the sign-in: a refresh never raises it.
+                let mut identity = Arc::unwrap_or_clone(tokens.identity);
+                identity.acr.clone_from(&session.identity.acr);
+                identity.auth_time = session.identity.auth_time;
                 let refreshed = Session {
-                    identity: tokens.identity,
+                    identity: Arc::new(identity),
                     id_token: tokens.id_token.or(session.id_token),
                     refresh_token: tokens.refresh_token.or(session.refresh_token),
                     csrf_token: session.csrf_token,
@@ -352,6 +391,15 @@ impl Sessions {
     /// Whether the store answers.
     pub async fn ping(&self) -> Result<(), SessionError> {
         Ok(self.store.ping().await?)
+    }
+
+    /// Records a DPoP proof in the shared store; `None` if the store keeps none.
+    pub(crate) async fn first_use_of_proof(
+        &self,
+        id: &[u8; 32],
+        accepted_until: u64,
+    ) -> Result<Option<bool>, SessionError> {
+        Ok(self.store.first_use_of_proof(id, accepted_until).await?)
     }
 
     /// Records a logout token id until `accepted_until`; false if it was seen before.

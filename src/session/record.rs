@@ -77,6 +77,7 @@ impl std::fmt::Debug for Session {
 pub(crate) fn test_session(sub: &str, sid: &str) -> Session {
     Session {
         identity: Arc::new(Identity {
+            issuer: "http://localhost:8080/realms/demo".into(),
             sub: sub.into(),
             preferred_username: None,
             email: None,
@@ -88,6 +89,9 @@ pub(crate) fn test_session(sub: &str, sid: &str) -> Session {
             scopes: vec![],
             expires_at: 0,
             issued_at: None,
+            acr: None,
+            auth_time: None,
+            dpop_jkt: None,
         }),
         id_token: Some("id-token-secret".into()),
         refresh_token: Some(RefreshToken::new("refresh-token-secret".into())),

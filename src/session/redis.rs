@@ -8,7 +8,8 @@
 //!   TTL); the indexes expire with the newest session they hold.
 //! - **Back-channel logout everywhere.** The `sid` and `sub` indexes and the logout-token
 //!   replay cache live in Redis, so a logout token delivered to any instance ends the
-//!   sessions on all of them at once.
+//!   sessions on all of them at once. So do spent DPoP proofs (`first_use_of_proof`): a
+//!   proof replayed to another instance is refused there too.
 //! - **One refresh per session across instances.** A lock key with a random owner and an
 //!   expiry ([`crate::session`] holds it only for one refresh); the owner re-reads the
 //!   session after taking it, and releases it with a compare-and-delete.
@@ -29,6 +30,8 @@
 
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Client, Script, SetExpiry, SetOptions};
 
@@ -341,6 +344,21 @@ impl SessionStore for RedisStore {
     async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.conn();
         redis::cmd("PING").query_async::<String>(&mut conn).await.map(drop).map_err(store_error)
+    }
+
+    async fn first_use_of_proof(
+        &self,
+        id: &[u8; 32],
+        accepted_until: u64,
+    ) -> Result<Option<bool>, StoreError> {
+        let until = accepted_until.max(unix_now() + 1);
+        let options = SetOptions::default()
+            .conditional_set(redis::ExistenceCheck::NX)
+            .with_expiration(SetExpiry::EXAT(until));
+        let name = self.key("p", &URL_SAFE_NO_PAD.encode(id));
+        let set: Option<String> =
+            self.conn().set_options(name, 1, options).await.map_err(store_error)?;
+        Ok(Some(set.is_some()))
     }
 
     async fn first_use_of_logout_token(

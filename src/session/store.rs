@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use super::record::{Session, StoreError};
 use crate::clock::unix_now;
+use crate::telemetry;
 
 /// Storage of sessions by opaque id, shared by every request (and, for a shared store,
 /// every app instance).
@@ -59,6 +60,17 @@ pub trait SessionStore: Send + Sync + 'static {
         jti: &str,
         accepted_until: u64,
     ) -> Result<bool, StoreError>;
+    /// Records a DPoP proof (by its fixed-size id) until `accepted_until`, for a store that
+    /// several instances share: `Some(false)` if it was recorded before (a replay). `None`
+    /// (the default) means the store does not keep proofs, and each process keeps its own
+    /// (`oidc/dpop.rs`), which is enough for a store that serves one process.
+    async fn first_use_of_proof(
+        &self,
+        _id: &[u8; 32],
+        _accepted_until: u64,
+    ) -> Result<Option<bool>, StoreError> {
+        Ok(None)
+    }
     /// Whether the store answers (for `/ready`). A store in this process always does.
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
@@ -178,7 +190,9 @@ impl MemoryStore {
             .filter(|(_, e)| matches(&e.session))
             .map(|(id, _)| id.clone())
             .collect();
-        ids.iter().filter(|id| entries.remove(id).is_some()).count()
+        let removed = ids.iter().filter(|id| entries.remove(id).is_some()).count();
+        telemetry::sessions_active(entries.by_id.len());
+        removed
     }
 }
 
@@ -235,6 +249,7 @@ impl SessionStore for MemoryStore {
         }
         session.revision = 1;
         entries.insert(id, created, session);
+        telemetry::sessions_active(entries.by_id.len());
         Ok(())
     }
 
@@ -251,7 +266,9 @@ impl SessionStore for MemoryStore {
     }
 
     async fn remove(&self, id: &str) -> Result<(), StoreError> {
-        self.lock().remove(id);
+        let mut entries = self.lock();
+        entries.remove(id);
+        telemetry::sessions_active(entries.by_id.len());
         Ok(())
     }
 
@@ -263,7 +280,9 @@ impl SessionStore for MemoryStore {
         let mut entries = self.lock();
         let ids: Vec<String> =
             entries.by_sub.get(sub).map(|ids| ids.iter().cloned().collect()).unwrap_or_default();
-        Ok(ids.iter().filter(|id| entries.remove(id).is_some()).count())
+        let removed = ids.iter().filter(|id| entries.remove(id).is_some()).count();
+        telemetry::sessions_active(entries.by_id.len());
+        Ok(removed)
     }
 
     async fn lock_refresh(&self, _: &str, _: &str, _: Duration) -> Result<bool, StoreError> {

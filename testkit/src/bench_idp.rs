@@ -11,8 +11,10 @@
 //! (distinct valid `k1` tokens, one per line), `valid-k2.txt`, `valid-k3.txt` (1000 each),
 //! `invalid.txt` (forged: kid `k1`, signed with another key), `unknown-kid.txt` (1000 tokens
 //! naming kids nobody publishes, without `iat`, so the app cannot rule their key out: the
-//! soak's flood), `jwk-k<N>.json` (each public key), and `jwks.json` (`k1` only). Every token
-//! carries [`bench_user_claims`].
+//! soak's flood), `dpop-token.txt` (one `k1` token bound to the fixture key `ec1`),
+//! `jwk-k<N>.json` (each public key), and `jwks.json` (`k1` only). Every token carries
+//! [`bench_user_claims`]. `bench_idp proofs <out-dir> <count> <url>` writes `proofs.txt`:
+//! fresh single-use DPoP proofs for that token ([`BenchIdp::write_proofs`]).
 //!
 //! It also answers the token endpoint for a sign-in, so `scripts/bench` can measure requests
 //! authenticated by a session: for `grant_type=authorization_code`, the `code` is taken as
@@ -35,8 +37,9 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
+use crate::dpop::{jkt, proof_claims, proof_header};
 use crate::keys::TestKey;
-use crate::tokens::{bench_user_claims, mint};
+use crate::tokens::{bench_user_claims, mint, mint_with_header};
 
 /// What the bench IdP serves and where it writes its files.
 #[derive(Clone, Debug, PartialEq)]
@@ -104,7 +107,29 @@ impl BenchIdp {
             out.join("unknown-kid.txt"),
             unknown_kid.collect::<Vec<_>>().join("\n") + "\n",
         )?;
+        // A DPoP-bound token (to the fixture key `ec1`), as Keycloak shapes them.
+        let mut bound = bench_user_claims(&issuer, 0);
+        bound["typ"] = json!("DPoP");
+        bound["cnf"] = json!({"jkt": jkt(&TestKey::ec1()), "kc-jkt-type": "DPoP"});
+        std::fs::write(out.join("dpop-token.txt"), mint(signer, &bound) + "\n")?;
         Ok(())
+    }
+
+    /// Writes `proofs.txt`: `count` distinct DPoP proofs by `ec1` for `GET <url>` with the
+    /// token of `dpop-token.txt`, issued now (a proof is good for 60 s and one request, so
+    /// `scripts/bench` makes them right before each run).
+    pub fn write_proofs(&self, url: &str, count: usize) -> io::Result<()> {
+        let token = std::fs::read_to_string(self.out_dir.join("dpop-token.txt"))?;
+        let (key, token) = (TestKey::ec1(), token.trim());
+        let header = proof_header(&key);
+        let proofs: Vec<String> = (0..count)
+            .map(|n| {
+                let mut claims = proof_claims("GET", url, Some(token));
+                claims["jti"] = json!(format!("bench-{}-{n}", crate::tokens::now()));
+                mint_with_header(&key, &header, &claims)
+            })
+            .collect();
+        std::fs::write(self.out_dir.join("proofs.txt"), proofs.join("\n") + "\n")
     }
 
     /// Serves discovery and the JWKS (from `jwks.json`) until the process is killed; prints

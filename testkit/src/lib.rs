@@ -1,14 +1,16 @@
 //! The test kit of `rocket_keycloak`: fixture signing keys ([`TestKey`]), a minter for
 //! Keycloak-shaped tokens ([`mint`], [`access_claims`], ...), an in-process identity provider
-//! ([`Idp`]) for the integration tests and benches, and the static bench IdP
-//! ([`bench_idp`]) that `scripts/bench` and `scripts/soak` run. One copy, used by the
-//! tests, the benches, the `bench_idp` example and the fuzz targets.
+//! ([`Idp`]) for the integration tests and benches, the static bench IdP ([`bench_idp`])
+//! that `scripts/bench` and `scripts/soak` run, and the end-to-end kit for tests against a
+//! real Keycloak ([`keycloak`], [`browser`]), and [`prometheus`] to read `/metrics`. One copy, used by the tests, the benches, the
+//! `bench_idp` example and the fuzz targets.
 //!
 //! Decisions:
 //! - **No dependency on `rocket_keycloak`.** The library dev-depends on this crate; the other
 //!   direction would be a cycle. The kit therefore knows Keycloak's wire formats (discovery,
 //!   JWKS, token endpoint, claim sets), never the library's types: the library under test is
-//!   the only judge of the tokens minted here.
+//!   the only judge of the tokens minted here. The end-to-end kit takes the app factory
+//!   (`rocket_keycloak::rocket_with`) as an argument for the same reason.
 //! - **No crypto backend of its own.** jsonwebtoken's backend comes from the crate under test
 //!   through feature unification (see `Cargo.toml`). Built alone, the kit cannot sign or even
 //!   derive a JWK; its own unit tests stay away from both.
@@ -19,8 +21,12 @@
 //! - **Dev-only**: `publish = false`, and nothing in the library's normal dependencies.
 
 pub mod bench_idp;
+pub mod browser;
+pub mod dpop;
 pub mod idp;
+pub mod keycloak;
 pub mod keys;
+pub mod prometheus;
 pub mod tokens;
 
 pub use idp::{Idp, Mode, REALM};

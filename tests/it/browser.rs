@@ -147,6 +147,39 @@ async fn home_shows_a_login_button_when_signed_out() {
 }
 
 #[rocket::async_test]
+async fn the_nav_follows_the_sign_in_state() {
+    let (idp, key, app) = idp_and_app().await;
+    let anonymous = app.get("/").dispatch().await.into_string().await.unwrap();
+    assert!(anonymous.contains("id=\"nav-login\""), "{anonymous}");
+    assert!(!anonymous.contains("Log out") && !anonymous.contains("nav-logout"), "{anonymous}");
+    crate::flow::sign_in(&app, &idp, &key, access_claims(&idp, "alice", &["user"])).await;
+    let signed_in = app.get("/").dispatch().await.into_string().await.unwrap();
+    assert!(signed_in.contains("id=\"nav-logout\"") && signed_in.contains("nav-user"));
+    assert!(!signed_in.contains("nav-login"), "{signed_in}");
+}
+
+#[rocket::async_test]
+async fn pages_use_the_apps_one_stylesheet_and_no_inline_style() {
+    let (_idp, _key, app) = idp_and_app().await;
+    let css = app.get("/static/app.css").dispatch().await;
+    assert_eq!(css.status(), Status::Ok);
+    assert_eq!(css.content_type(), Some(ContentType::CSS));
+    assert!(css.into_string().await.unwrap().contains("--accent"));
+    let home = app.get("/").dispatch().await;
+    let csp = home.headers().get_one("Content-Security-Policy").unwrap().to_owned();
+    assert!(csp.contains("style-src 'self';"), "{csp}");
+    assert!(home.into_string().await.unwrap().contains("href=\"/static/app.css\""));
+    // The CSP would block inline styles and external assets: none in any template.
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/templates")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for banned in ["style=", "<style", "<script", "src=\"http", "href=\"http"] {
+            assert!(!text.contains(banned), "{banned} in {}", path.display());
+        }
+    }
+}
+
+#[rocket::async_test]
 async fn bearer_token_also_opens_pages() {
     let (idp, key, app) = idp_and_app().await;
     let token = mint(&key, &access_claims(&idp, "alice", &["user"]));

@@ -43,16 +43,51 @@ fn compose_file_parses_and_references_existing_files() {
 }
 
 #[test]
+#[allow(clippy::result_large_err)] // figment's Jail closures return figment's large error
 fn browser_and_app_agree_on_the_issuer() {
     let compose = compose();
     let keycloak = &compose["services"]["keycloak"];
     let app = &compose["services"]["app"];
     let public = env(keycloak, "KC_HOSTNAME");
     assert_eq!(env(app, "OIDC_ISSUER"), format!("{public}/realms/demo"));
-    let discovery = env(app, "OIDC_DISCOVERY_URL");
-    assert!(discovery.starts_with("http://keycloak:8080/realms/demo/"), "{discovery}");
     assert_eq!(env(keycloak, "KC_HOSTNAME_BACKCHANNEL_DYNAMIC"), "true");
     assert_eq!(env(app, "OIDC_CLIENT_ID"), "demo-app");
+    // The app's environment, read the way the app reads it (Rocket.toml beneath, OIDC_*
+    // variables over it), is a valid configuration with both realms, each discovered through
+    // the keycloak service under its public issuer.
+    let environment = app["environment"].as_mapping().unwrap().clone();
+    let rocket_toml = std::fs::read_to_string(root().join("Rocket.toml")).unwrap();
+    figment::Jail::expect_with(|jail| {
+        jail.create_file("Rocket.toml", &rocket_toml)?;
+        for (key, value) in &environment {
+            let (Some(key), Some(value)) = (key.as_str(), value.as_str()) else { continue };
+            if key.starts_with("OIDC_") {
+                jail.set_env(key, value);
+            }
+        }
+        let config = rocket_keycloak::OidcConfig::from_figment(&rocket_keycloak::figment())
+            .map_err(|e| e.to_string())?;
+        let realms: Vec<(&str, &str)> =
+            config.realms.iter().map(|r| (r.issuer.as_str(), r.discovery_url.as_str())).collect();
+        assert_eq!(
+            realms,
+            [
+                (
+                    format!("{public}/realms/demo").as_str(),
+                    "http://keycloak:8080/realms/demo/.well-known/openid-configuration"
+                ),
+                (
+                    format!("{public}/realms/partner").as_str(),
+                    "http://keycloak:8080/realms/partner/.well-known/openid-configuration"
+                ),
+            ]
+        );
+        Ok(())
+    });
+    let mounts = format!("{:?}", keycloak["volumes"]);
+    for realm in ["demo-realm.json", "partner-realm.json"] {
+        assert!(mounts.contains(&format!("./keycloak/{realm}")), "{realm} is imported");
+    }
 }
 
 #[test]
@@ -99,4 +134,36 @@ fn dockerfile_copies_what_the_app_reads_at_run_time() {
         assert!(root().join(needed).exists());
     }
     assert!(dockerfile.contains("rocket_keycloak"), "the binary's name");
+}
+
+#[test]
+fn the_dashboard_and_the_readme_use_the_metrics_the_code_records() {
+    let dashboard = std::fs::read_to_string(root().join("deploy/grafana-dashboard.json")).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&dashboard).expect("valid JSON");
+    let code = std::fs::read_to_string(root().join("src/telemetry.rs")).unwrap();
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let names = |text: &str| -> std::collections::BTreeSet<String> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("rocket_keycloak_") && w.len() > "rocket_keycloak_".len())
+            .map(|w| w.trim_end_matches("_bucket").to_owned())
+            .collect()
+    };
+    let recorded = names(&code);
+    assert!(recorded.len() >= 11, "{recorded:?}");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    let mut queried = std::collections::BTreeSet::new();
+    for panel in panels {
+        for target in panel["targets"].as_array().unwrap() {
+            queried.extend(names(target["expr"].as_str().unwrap()));
+        }
+    }
+    assert!(
+        queried.is_subset(&recorded),
+        "the dashboard queries {:?}",
+        queried.difference(&recorded)
+    );
+    assert_eq!(queried, recorded, "every metric has a panel");
+    for name in &recorded {
+        assert!(readme.contains(&format!("`{name}`")), "{name} is documented in the README");
+    }
 }

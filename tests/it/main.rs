@@ -10,13 +10,16 @@ mod browser;
 mod conformance;
 mod csrf;
 mod deploy;
+mod dpop;
 mod faults;
 mod flow;
 mod keycloak;
 mod keys;
 mod library;
+mod realms;
 mod redis;
 mod sessions;
+mod step_up;
 
 use std::sync::Arc;
 use std::time::Duration;

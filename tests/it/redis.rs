@@ -275,6 +275,7 @@ async fn redis_down_leaves_bearer_calls_alone_and_sessions_come_back_with_it() {
 /// A session with tokens that must never appear in Redis.
 fn secret_session(store_sub: &str) -> Session {
     let identity = rocket_keycloak::Identity {
+        issuer: "http://localhost:8080/realms/demo".into(),
         sub: store_sub.into(),
         preferred_username: Some("alice".into()),
         email: Some("alice@example.com".into()),
@@ -286,6 +287,9 @@ fn secret_session(store_sub: &str) -> Session {
         scopes: vec![],
         expires_at: now() + 300,
         issued_at: Some(now()),
+        acr: Some("silver".into()),
+        auth_time: Some(now()),
+        dpop_jkt: None,
     };
     Session {
         identity: Arc::new(identity),
@@ -378,4 +382,30 @@ async fn the_redis_store_keeps_the_store_contract() {
     assert!(!b.first_use_of_logout_token("jti-1", now() + 60).await.unwrap());
     // A store with another secret sees nothing.
     assert!(store(&redis, "another secret").get("u2-b").await.unwrap().is_none());
+}
+
+#[rocket::async_test]
+#[ignore = "needs redis-server: run scripts/test"]
+async fn a_dpop_proof_spent_on_one_instance_is_refused_on_the_other() {
+    use rocket_keycloak_testkit::dpop::{dpop_access_claims, dpop_proof};
+    let redis = RedisServer::start();
+    let (signer, client_key) = (TestKey::rsa1(), TestKey::ec1());
+    let idp = Idp::start(&[&signer]).await;
+    let (a, b) = (instance(&idp, &redis, json!({})).await, instance(&idp, &redis, json!({})).await);
+    let token = mint(&signer, &dpop_access_claims(&idp, "alice", &["user"], &client_key));
+    let url = "http://localhost:8000/secure-data";
+    let send = crate::dpop::dpop_get;
+    let proof = dpop_proof(&client_key, "GET", url, Some(&token));
+    assert_eq!(send(&a, &token, &[&proof]).await.status(), Status::Ok);
+    let replay = send(&b, &token, &[&proof]).await;
+    assert_eq!(replay.status(), Status::Unauthorized, "replayed to the other instance");
+    let challenge = replay.headers().get_one("WWW-Authenticate").unwrap_or_default().to_owned();
+    assert!(challenge.contains("invalid_dpop_proof"), "{challenge}");
+    let fresh = dpop_proof(&client_key, "GET", url, Some(&token));
+    assert_eq!(send(&b, &token, &[&fresh]).await.status(), Status::Ok);
+    // With Redis gone, a proof cannot be spent: refused with 503, never accepted twice.
+    drop(redis);
+    let unspendable = dpop_proof(&client_key, "GET", url, Some(&token));
+    let response = send(&a, &token, &[&unspendable]).await;
+    assert_eq!(response.status(), Status::ServiceUnavailable);
 }

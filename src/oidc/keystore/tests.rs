@@ -33,6 +33,10 @@ impl Stub {
 }
 
 impl KeySource for Arc<Stub> {
+    fn realm(&self) -> &str {
+        "stub"
+    }
+
     type Error = &'static str;
     async fn load(&self) -> Result<KeySet, &'static str> {
         self.loads.fetch_add(1, Ordering::SeqCst);

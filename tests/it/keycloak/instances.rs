@@ -9,7 +9,8 @@ use rocket::tokio;
 use rocket_keycloak_testkit::now;
 use serde_json::{Value, json};
 
-use super::browser::{APP, Browser, RunningApp, assert_hello, csrf};
+use rocket_keycloak_testkit::browser::{APP, Browser, RunningApp, assert_hello, csrf};
+
 use super::{admin, figment, serial, user_token};
 use crate::redis::RedisServer;
 
@@ -24,7 +25,10 @@ async fn two_instances(redis: &RedisServer, overrides: Value) -> (RunningApp, Ru
         oidc[k] = v.clone();
     }
     let config = || figment(oidc.clone()).merge(("secret_key", SECRET_KEY));
-    (RunningApp::launch_on(8000, config()).await, RunningApp::launch_on(8001, config()).await)
+    (
+        RunningApp::launch_on(rocket_keycloak::rocket_with, 8000, config()).await,
+        RunningApp::launch_on(rocket_keycloak::rocket_with, 8001, config()).await,
+    )
 }
 
 async fn status(browser: &Browser, url: &str) -> u16 {

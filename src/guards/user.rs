@@ -1,11 +1,6 @@
-//! Request guards: holding an [`AuthenticatedUser`] or a [`RequireRole`] proves the check
-//! passed.
-//!
-//! - [`AuthenticatedUser`] validates the request's credentials once per request (the result
-//!   is kept in the request-local cache, however many guards ask) and fails with the
-//!   RFC 6750 error the [`catchers`](crate::error::catchers) render.
-//! - [`RequireRole<R>`] asks for `&AuthenticatedUser` first, then for the role named by the
-//!   marker type `R`, which says whether it is a realm role or a client role.
+//! The caller: [`AuthenticatedUser`] (validated once per request, from a bearer token or
+//! the session), the page guards [`PageUser`] and [`MaybeUser`], and the bearer header's
+//! parsing.
 //!
 //! Credentials come from `Authorization: Bearer <token>` (scheme case-insensitive,
 //! RFC 7235). The lookup is written as "bearer header, else other sources" so that a
@@ -28,7 +23,6 @@
 //! a forged request must not be able to sign the victim out. Bearer calls are unaffected;
 //! a browser does not attach that header by itself.
 
-use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -36,11 +30,15 @@ use rocket::Request;
 use rocket::http::Method;
 use rocket::request::{FromRequest, Outcome};
 
-use crate::error::{AuthError, LoginRedirect};
+use crate::clock::unix_now;
+use crate::config::DpopPolicy;
+use crate::error::{AuthError, DpopChallenge, LoginRedirect};
 use crate::identity::Identity;
-use crate::oidc::Oidc;
+use crate::oidc::dpop::{FirstUse, ProofTarget};
+use crate::oidc::{DpopError, Oidc, TokenError};
 use crate::security::constant_time_eq;
 use crate::session::{self, SessionError, Sessions};
+use crate::telemetry;
 
 /// The request header that carries the session's CSRF token.
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
@@ -63,13 +61,33 @@ impl Deref for AuthenticatedUser {
     }
 }
 
-/// The per-request result, cached so the credentials are validated once.
-struct Authentication(Result<AuthenticatedUser, AuthError>);
-
-fn fail<T>(request: &Request<'_>, error: AuthError) -> Outcome<T, AuthError> {
+/// Records `error` for the catchers and fails the guard with its status.
+pub(super) fn fail<T>(request: &Request<'_>, error: AuthError) -> Outcome<T, AuthError> {
     error.record(request);
     Outcome::Error((error.status(), error))
 }
+
+/// Fails a guard that checks more than authentication (a role, a level) after the caller
+/// was authenticated: the metrics count the request under this refusal, not as `ok`.
+pub(super) fn refuse<T>(request: &Request<'_>, error: AuthError) -> Outcome<T, AuthError> {
+    telemetry::AuthOutcome::of(request).refine(error.outcome());
+    fail(request, error)
+}
+
+/// The request's caller for a guard built on [`AuthenticatedUser`]; `Err` is that guard's
+/// outcome when authentication failed or forwarded.
+pub(super) async fn caller<T>(
+    request: &Request<'_>,
+) -> Result<AuthenticatedUser, Outcome<T, AuthError>> {
+    match <&AuthenticatedUser>::from_request(request).await {
+        Outcome::Success(user) => Ok(user.clone()),
+        Outcome::Error(e) => Err(Outcome::Error(e)),
+        Outcome::Forward(s) => Err(Outcome::Forward(s)),
+    }
+}
+
+/// The per-request result, cached so the credentials are validated once.
+struct Authentication(Result<AuthenticatedUser, AuthError>);
 
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for &'r AuthenticatedUser {
@@ -97,19 +115,97 @@ impl<'r> FromRequest<'r> for AuthenticatedUser {
     }
 }
 
+/// [`authenticate_once`] with its outcome kept for the metrics (counted as the response
+/// leaves, so a later role refusal can still refine it).
 async fn authenticate(request: &Request<'_>) -> Result<Arc<Identity>, AuthError> {
+    let started = std::time::Instant::now();
+    let source = if request.headers().contains("Authorization") {
+        telemetry::Source::Bearer
+    } else {
+        telemetry::Source::Session
+    };
+    let result = authenticate_once(request).await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(error) => error.outcome(),
+    };
+    telemetry::AuthOutcome::of(request).authenticated(source, outcome, started.elapsed());
+    result
+}
+
+async fn authenticate_once(request: &Request<'_>) -> Result<Arc<Identity>, AuthError> {
     let Some(oidc) = request.rocket().state::<Oidc>() else {
         log::error!("rocket_keycloak: OidcFairing is not attached; refusing all credentials");
         return Err(AuthError::Unavailable);
     };
-    // A bearer header wins: an API client's explicit credential is never mixed with a
-    // browser session that happens to ride along.
-    if let Some(token) = bearer_token(request.headers().get("Authorization"))? {
-        return oidc.validate_access_token(token).await.map_err(AuthError::from);
+    let presented = authorization_token(request.headers().get("Authorization"));
+    let dpop_required = oidc.config().dpop == DpopPolicy::Required;
+    if dpop_required || matches!(presented, Ok(Some((Scheme::Dpop, _)))) {
+        request.local_cache(|| DpopChallenge(Some(oidc.proof_algorithms().to_owned())));
+    }
+    // An Authorization header wins: an API client's explicit credential is never mixed
+    // with a browser session that happens to ride along.
+    match presented? {
+        Some((Scheme::Bearer, token)) => {
+            let identity = oidc.validate_access_token(token).await?;
+            if identity.dpop_jkt.is_some() {
+                // A bound token without its proof: stolen, or a confused client.
+                return Err(AuthError::InvalidToken(TokenError::DpopBound));
+            }
+            if dpop_required {
+                return Err(AuthError::InvalidToken(TokenError::NotDpopBound));
+            }
+            return Ok(identity);
+        }
+        Some((Scheme::Dpop, token)) => return Box::pin(dpop_identity(request, oidc, token)).await,
+        None => {}
     }
     // Boxed: the session path (with its refresh) is a large future the bearer path should
     // not carry around.
     Box::pin(session_identity(request, oidc)).await
+}
+
+/// The caller of a request with `Authorization: DPoP <token>`: the token must be bound to a
+/// key, and the request's one `DPoP` header a fresh, first-used proof of that key for this
+/// request (`oidc/dpop.rs`). Proofs are spent in the shared session store when there is
+/// one, so a proof replayed to another instance is refused too.
+async fn dpop_identity(
+    request: &Request<'_>,
+    oidc: &Oidc,
+    token: &str,
+) -> Result<Arc<Identity>, AuthError> {
+    let identity = oidc.validate_access_token(token).await?;
+    let Some(jkt) = identity.dpop_jkt.as_deref() else {
+        return Err(AuthError::InvalidToken(TokenError::NotDpopBound));
+    };
+    let refused = |error: DpopError| {
+        telemetry::dpop_proof(error.reason());
+        AuthError::InvalidDpopProof(error)
+    };
+    let proof = only_header(request, "DPoP").ok().flatten();
+    let proof = proof.ok_or_else(|| refused(DpopError::MissingProof))?;
+    let target =
+        ProofTarget { method: request.method().as_str(), path: request.uri().path().as_str() };
+    let checked = oidc.check_dpop_proof(proof, token, jkt, target).map_err(refused)?;
+    let shared = match request.rocket().state::<Sessions>() {
+        Some(sessions) => {
+            sessions.first_use_of_proof(&checked.replay_id, checked.accepted_until).await?
+        }
+        None => None,
+    };
+    let first = match shared {
+        Some(first) => first,
+        None => match oidc.proofs_seen().first_use(&checked, unix_now()) {
+            FirstUse::Yes => true,
+            FirstUse::Replayed => false,
+            FirstUse::Full => return Err(AuthError::ProofsUnavailable),
+        },
+    };
+    if !first {
+        return Err(refused(DpopError::Replayed));
+    }
+    telemetry::dpop_proof("ok");
+    Ok(identity)
 }
 
 async fn session_identity(request: &Request<'_>, oidc: &Oidc) -> Result<Arc<Identity>, AuthError> {
@@ -273,25 +369,38 @@ impl<'r> FromRequest<'r> for MaybeUser {
     }
 }
 
-/// Extracts the bearer token from the `Authorization` header values.
+/// The `Authorization` schemes this crate takes an access token from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `Bearer` (RFC 6750).
+    Bearer,
+    /// `DPoP` (RFC 9449): the token is bound to a key, proven by the `DPoP` header.
+    Dpop,
+}
+
+/// Extracts the scheme and the access token from the `Authorization` header values.
 ///
 /// `Ok(None)`: no header. Errors: several headers, another scheme, no token, or more than
 /// one token (`invalid_request`).
-pub fn bearer_token<'a>(
+pub fn authorization_token<'a>(
     mut values: impl Iterator<Item = &'a str>,
-) -> Result<Option<&'a str>, AuthError> {
+) -> Result<Option<(Scheme, &'a str)>, AuthError> {
     let Some(value) = values.next() else { return Ok(None) };
     if values.next().is_some() {
         return Err(AuthError::InvalidRequest("Send exactly one Authorization header"));
     }
     let value = value.trim_matches(' ');
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(AuthError::InvalidRequest("Only the Bearer scheme is supported"));
-    }
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
+        return Err(AuthError::InvalidRequest("Only the Bearer and DPoP schemes are supported"));
+    };
     let token = rest.trim_start_matches(' ');
     if token.is_empty() {
-        return Err(AuthError::InvalidRequest("The bearer token is missing"));
+        return Err(AuthError::InvalidRequest("The access token is missing"));
     }
     // A branch-free scan (it vectorizes); tokens are long and this runs on every request.
     if token.bytes().fold(false, |seen, b| seen | b.is_ascii_whitespace()) {
@@ -299,100 +408,7 @@ pub fn bearer_token<'a>(
     }
     // The token's characters are checked with its format, after the verified-token cache
     // lookup, so the common path does not scan the token twice.
-    Ok(Some(token))
-}
-
-/// Where a role lives in a Keycloak token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RoleKind {
-    /// A realm role: `realm_access.roles`.
-    Realm,
-    /// A role of the named client: `resource_access.<client>.roles`.
-    Client(&'static str),
-    /// A role of this application's own client (`oidc.client_id`).
-    OwnClient,
-}
-
-/// A role marker for [`RequireRole`].
-///
-/// ```
-/// use rocket_keycloak::{Role, RoleKind};
-///
-/// /// The realm role `admin`.
-/// pub struct Admin;
-/// impl Role for Admin {
-///     const NAME: &'static str = "admin";
-///     const KIND: RoleKind = RoleKind::Realm;
-/// }
-/// ```
-pub trait Role: Send + Sync + 'static {
-    /// The role's name in Keycloak.
-    const NAME: &'static str;
-    /// Realm or client role.
-    const KIND: RoleKind;
-}
-
-/// An authenticated caller who has role `R`. Dereferences to [`Identity`].
-///
-/// ```
-/// # use rocket::get;
-/// # use rocket_keycloak::{RequireRole, Role, RoleKind};
-/// # pub struct Admin;
-/// # impl Role for Admin { const NAME: &'static str = "admin"; const KIND: RoleKind = RoleKind::Realm; }
-/// #[get("/admin")]
-/// fn admin(user: RequireRole<Admin>) -> String {
-///     format!("hello admin {}", user.sub)
-/// }
-/// ```
-#[derive(Debug)]
-pub struct RequireRole<R: Role> {
-    user: AuthenticatedUser,
-    role: PhantomData<fn() -> R>,
-}
-
-impl<R: Role> RequireRole<R> {
-    /// The user.
-    pub fn user(&self) -> &AuthenticatedUser {
-        &self.user
-    }
-}
-
-impl<R: Role> Deref for RequireRole<R> {
-    type Target = Identity;
-    fn deref(&self) -> &Identity {
-        &self.user
-    }
-}
-
-#[rocket::async_trait]
-impl<'r, R: Role> FromRequest<'r> for RequireRole<R> {
-    type Error = AuthError;
-
-    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthError> {
-        let user = match <&AuthenticatedUser>::from_request(request).await {
-            Outcome::Success(user) => user.clone(),
-            Outcome::Error(e) => return Outcome::Error(e),
-            Outcome::Forward(s) => return Outcome::Forward(s),
-        };
-        let allowed = match R::KIND {
-            RoleKind::Realm => user.has_realm_role(R::NAME),
-            RoleKind::Client(client) => user.has_client_role(client, R::NAME),
-            RoleKind::OwnClient => request
-                .rocket()
-                .state::<Oidc>()
-                .is_some_and(|o| user.has_client_role(&o.config().client_id, R::NAME)),
-        };
-        if allowed {
-            Outcome::Success(Self { user, role: PhantomData })
-        } else {
-            let name = match R::KIND {
-                RoleKind::Realm => format!("realm:{}", R::NAME),
-                RoleKind::Client(c) => format!("{c}:{}", R::NAME),
-                RoleKind::OwnClient => format!("client:{}", R::NAME),
-            };
-            fail(request, AuthError::InsufficientScope(Some(name)))
-        }
-    }
+    Ok(Some((scheme, token)))
 }
 
 #[cfg(test)]
@@ -400,7 +416,7 @@ mod tests {
     use super::*;
 
     fn parse(values: &[&'static str]) -> Result<Option<&'static str>, AuthError> {
-        bearer_token(values.iter().copied())
+        authorization_token(values.iter().copied()).map(|found| found.map(|(_, token)| token))
     }
 
     #[test]
@@ -408,6 +424,8 @@ mod tests {
         assert_eq!(parse(&["Bearer abc"]), Ok(Some("abc")));
         assert_eq!(parse(&["bEaReR abc"]), Ok(Some("abc")));
         assert_eq!(parse(&["Bearer   abc.def-_~+/=="]), Ok(Some("abc.def-_~+/==")));
+        let dpop = authorization_token(["dpop abc"].into_iter());
+        assert_eq!(dpop, Ok(Some((Scheme::Dpop, "abc"))));
     }
 
     #[test]

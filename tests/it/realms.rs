@@ -1,0 +1,130 @@
+//! Several realms on one API (`oidc.issuers`), against in-process IdPs: tokens of every
+//! listed realm pass, each checked with its own realm's keys; roles count only in their
+//! realm; a token naming an unlisted issuer costs no request to anyone; a realm that is down
+//! does not take the others down. Real Keycloak (`demo` and `partner`): `keycloak/realms.rs`.
+
+use rocket::http::Status;
+use rocket_keycloak_testkit::{Idp, TestKey, access_claims, mint, mint_with_header};
+use serde_json::{Value, json};
+
+use crate::{get_with_token, spawn_app_with, www_authenticate};
+
+/// The app with `main` (the sign-in realm) and `partner`.
+async fn two_realms(main: &Idp, partner: &Idp) -> rocket::local::asynchronous::Client {
+    spawn_app_with(main, json!({"issuers": [main.issuer(), partner.issuer()]})).await
+}
+
+#[rocket::async_test]
+async fn tokens_of_every_listed_realm_pass_with_their_own_keys() {
+    let (main_key, partner_key) = (TestKey::rsa1(), TestKey::rsa2());
+    let main = Idp::start(&[&main_key]).await;
+    let partner = Idp::start(&[&partner_key]).await;
+    let app = two_realms(&main, &partner).await;
+    let ours = mint(&main_key, &access_claims(&main, "alice", &["user"]));
+    let theirs = mint(&partner_key, &access_claims(&partner, "pat", &["user"]));
+    assert_eq!(get_with_token(&app, "/secure-data", &ours).await.status(), Status::Ok);
+    let response = get_with_token(&app, "/me", &theirs).await;
+    assert_eq!(response.status(), Status::Ok);
+    let me: Value = response.into_json().await.unwrap();
+    assert_eq!(me["issuer"], partner.issuer(), "the identity says which realm");
+    // A token that names the partner realm but is signed with the main realm's key: judged
+    // by the partner realm's keys only, so refused.
+    let mut crossed = access_claims(&partner, "mallory", &["user"]);
+    crossed["iss"] = json!(partner.issuer());
+    let header = json!({"alg": "RS256", "kid": partner_key.kid, "typ": "JWT"});
+    let forged = mint_with_header(&main_key, &header, &crossed);
+    let response = get_with_token(&app, "/secure-data", &forged).await;
+    assert_eq!(response.status(), Status::Unauthorized);
+    assert!(www_authenticate(&response).contains("invalid_token"));
+}
+
+#[rocket::async_test]
+async fn roles_count_only_in_their_realm() {
+    let (main_key, partner_key) = (TestKey::rsa1(), TestKey::rsa2());
+    let main = Idp::start(&[&main_key]).await;
+    let partner = Idp::start(&[&partner_key]).await;
+    let app = two_realms(&main, &partner).await;
+    // `/admin-data` needs the realm role `admin` of the sign-in realm.
+    let our_admin = mint(&main_key, &access_claims(&main, "ada", &["admin"]));
+    let their_admin = mint(&partner_key, &access_claims(&partner, "pat", &["admin"]));
+    assert_eq!(get_with_token(&app, "/admin-data", &our_admin).await.status(), Status::Ok);
+    let response = get_with_token(&app, "/admin-data", &their_admin).await;
+    assert_eq!(response.status(), Status::Forbidden, "another realm's admin is no admin here");
+    assert!(www_authenticate(&response).contains("insufficient_scope"));
+}
+
+#[rocket::async_test]
+async fn an_unlisted_issuer_costs_no_request_to_anyone() {
+    let (main_key, partner_key, stranger_key) = (TestKey::rsa1(), TestKey::rsa2(), TestKey::rsa3());
+    let main = Idp::start(&[&main_key]).await;
+    let partner = Idp::start(&[&partner_key]).await;
+    let stranger = Idp::start(&[&stranger_key]).await;
+    let app = two_realms(&main, &partner).await;
+    let hits = || [&main, &partner, &stranger].map(|idp| (idp.discovery_hits(), idp.jwks_hits()));
+    let before = hits();
+    for kid in ["rsa3", "new-kid-1", "new-kid-2"] {
+        let header = json!({"alg": "RS256", "kid": kid, "typ": "JWT"});
+        let token =
+            mint_with_header(&stranger_key, &header, &access_claims(&stranger, "eve", &["user"]));
+        let response = get_with_token(&app, "/secure-data", &token).await;
+        assert_eq!(response.status(), Status::Unauthorized, "{kid}");
+        assert!(www_authenticate(&response).contains("wrong issuer"), "{kid}");
+    }
+    // No iss at all, and an unreadable payload: refused the same way.
+    for token in ["eyJhbGciOiJSUzI1NiJ9.e30.c2ln", "eyJhbGciOiJSUzI1NiJ9.!!!.c2ln"] {
+        assert_eq!(
+            get_with_token(&app, "/secure-data", token).await.status(),
+            Status::Unauthorized
+        );
+    }
+    assert_eq!(hits(), before, "no discovery or JWKS request to any realm, listed or not");
+}
+
+#[rocket::async_test]
+async fn a_realm_that_is_down_does_not_take_the_others_down() {
+    let (main_key, partner_key) = (TestKey::rsa1(), TestKey::rsa2());
+    let main = Idp::start(&[&main_key]).await;
+    let partner = Idp::start_down(&[&partner_key]).await;
+    let app = two_realms(&main, &partner).await;
+    let ready = app.get("/ready").dispatch().await;
+    assert_eq!(ready.status(), Status::Ok, "the sign-in realm has keys");
+    let body: Value = ready.into_json().await.unwrap();
+    assert_eq!(body["realms_without_keys"], json!(["test"]));
+    let ours = mint(&main_key, &access_claims(&main, "alice", &["user"]));
+    assert_eq!(get_with_token(&app, "/secure-data", &ours).await.status(), Status::Ok);
+    // The partner's token may be fine: 503 with Retry-After, not 401.
+    let theirs = mint(&partner_key, &access_claims(&partner, "pat", &["user"]));
+    let response = get_with_token(&app, "/secure-data", &theirs).await;
+    assert_eq!(response.status(), Status::ServiceUnavailable);
+    assert!(response.headers().get_one("Retry-After").is_some());
+}
+
+#[rocket::async_test]
+async fn the_issuer_list_is_checked_at_launch() {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    let other = "https://keycloak.example/realms/partner";
+    for (issuers, why) in [
+        (json!([]), "an empty list"),
+        (json!([other, idp.issuer()]), "the first is not oidc.issuer"),
+        (json!([idp.issuer(), other, other]), "a duplicate"),
+        (json!([idp.issuer(), "http://keycloak.example/realms/partner"]), "plain http"),
+        (json!([idp.issuer(), {"issuer": other, "colour": "blue"}]), "an unknown key"),
+        (json!([idp.issuer(), {"issuer": other, "audience": " "}]), "an empty audience"),
+    ] {
+        let figment = crate::figment_for(&idp, json!({"issuers": issuers}));
+        let error = rocket_keycloak::OidcConfig::from_figment(&figment).unwrap_err();
+        assert!(error.key == "oidc.issuers" || error.key == "oidc", "{why}: {error}");
+    }
+    // A table with its own audience and discovery URL is fine.
+    let issuers = json!([idp.issuer(), {"issuer": other, "audience": "partner-api"}]);
+    let config = rocket_keycloak::OidcConfig::from_figment(&crate::figment_for(
+        &idp,
+        json!({"issuers": issuers}),
+    ))
+    .unwrap();
+    assert_eq!(config.realms.len(), 2);
+    assert_eq!(config.realms[1].name(), "partner");
+    assert_eq!(config.realms[1].audience, "partner-api");
+    assert_eq!(config.realms[0].issuer, config.issuer);
+}
