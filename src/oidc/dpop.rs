@@ -440,6 +440,32 @@ mod tests {
     }
 
     #[test]
+    fn iat_is_accepted_from_60_s_ago_to_5_s_ahead_and_not_a_second_beyond() {
+        use rocket_keycloak_testkit::dpop::{jkt, proof_claims, proof_header};
+        use rocket_keycloak_testkit::{TestKey, mint_with_header};
+        let key = TestKey::ec1();
+        let rules = ProofRules::new(
+            &crate::config::DEFAULT_ALGORITHMS,
+            &Url::parse("http://localhost:8000").unwrap(),
+        );
+        let target = ProofTarget { method: "GET", path: "/secure-data" };
+        // A fixed clock: the window's edges are exact here, which a live clock cannot make
+        // them (the integration cases keep well away from the edges).
+        let now = 1_800_000_000;
+        let check_iat = |iat: u64| {
+            let mut claims =
+                proof_claims("GET", "http://localhost:8000/secure-data", Some("t.o.k"));
+            claims["iat"] = serde_json::json!(iat);
+            let proof = mint_with_header(&key, &proof_header(&key), &claims);
+            rules.check(&proof, "t.o.k", &jkt(&key), target, now).map(|_| ())
+        };
+        assert_eq!(check_iat(now - PROOF_MAX_AGE), Ok(()));
+        assert_eq!(check_iat(now + PROOF_MAX_FUTURE), Ok(()));
+        assert_eq!(check_iat(now - PROOF_MAX_AGE - 1), Err(DpopError::Time));
+        assert_eq!(check_iat(now + PROOF_MAX_FUTURE + 1), Err(DpopError::Time));
+    }
+
+    #[test]
     fn the_replay_cache_refuses_a_second_use_and_fails_closed_when_full() {
         let cache = ReplayCache::default();
         let proof = |n: u8, until: u64| CheckedProof { replay_id: [n; 32], accepted_until: until };
