@@ -276,17 +276,20 @@ impl ErrorBody {
 
 /// A quoted-string for an auth-param; drops characters that cannot appear in one.
 fn quote(value: &str) -> String {
-    let clean: String =
-        value.chars().filter(|c| *c != '"' && *c != '\\' && (' '..='~').contains(c)).collect();
-    format!("\"{clean}\"")
+    let mut quoted = String::with_capacity(value.len() + 2);
+    quoted.push('"');
+    quoted.extend(value.chars().filter(|c| *c != '"' && *c != '\\' && (' '..='~').contains(c)));
+    quoted.push('"');
+    quoted
 }
 
 impl AuthError {
-    /// Sets the `WWW-Authenticate` and `Retry-After` headers this error calls for.
-    fn set_headers(&self, request: &Request<'_>, response: &mut Response<'_>) {
+    /// Sets the `WWW-Authenticate` and `Retry-After` headers this error calls for
+    /// (`description` is [`Self::description`], computed once by the caller for the body too).
+    fn set_headers(&self, request: &Request<'_>, response: &mut Response<'_>, description: &str) {
         let realm = request.rocket().state::<Oidc>().map_or("", |o| o.config().realm());
         let dpop = request.local_cache(|| DpopChallenge(None)).0.as_deref();
-        if let Some(value) = self.www_authenticate(realm, &self.description(), dpop) {
+        if let Some(value) = self.www_authenticate(realm, description, dpop) {
             response.set_header(Header::new("WWW-Authenticate", value));
         }
         let retry_after = match self {
@@ -307,7 +310,7 @@ impl<'r> Responder<'r, 'static> for AuthError {
     fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
         let body = ErrorBody::new(self.code().unwrap_or("unauthorized"), self.description());
         let mut response = body.respond(self.status())?;
-        self.set_headers(request, &mut response);
+        self.set_headers(request, &mut response, &body.error_description);
         Ok(response)
     }
 }
@@ -320,7 +323,7 @@ impl<'r> Responder<'r, 'static> for AuthPage {
     fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
         let page = ErrorPage::new(self.0.status(), self.0.description());
         let mut response = page.respond_as_page_or_json(request)?;
-        self.0.set_headers(request, &mut response);
+        self.0.set_headers(request, &mut response, &page.message);
         Ok(response)
     }
 }
