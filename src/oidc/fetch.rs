@@ -125,8 +125,8 @@ impl ProviderDocuments {
             return Ok(metadata);
         }
         let body = self.get(self.discovery_url.as_str()).await?;
-        let metadata =
-            ProviderMetadata::from_json(&body, &self.issuer).map_err(FetchError::Discovery)?;
+        let metadata = ProviderMetadata::from_json(&body, &self.issuer, &self.discovery_url)
+            .map_err(FetchError::Discovery)?;
         let metadata = Arc::new(metadata);
         self.metadata.store(Some(metadata.clone()));
         Ok(metadata)
