@@ -14,14 +14,14 @@
 //!   a wrong audience, ...), so replaying one bad token costs a hash, not an RSA
 //!   verification. Unknown keys and not-yet-valid times are never remembered.
 //! - Refusals are keyed by a [`RefusalKey`], a keyed 64-bit hash (SipHash-1-3 under a
-//!   random per-process key) of the token's signature segment (what follows its last `.`),
-//!   looked up before the SHA-256 is computed: a replayed forgery costs one cheap hash of a
-//!   few hundred bytes instead of the whole 1-2 KB token. Two tokens share a refusal key
-//!   when they carry the same signature bytes (or on a 64-bit collision under a key nobody
-//!   outside the process knows), and the worst outcome is a refusal, never an acceptance:
-//!   acceptances stay keyed by the SHA-256 of the whole token. Refusing a valid token that
-//!   way takes knowing its signature, which is most of the token: whoever has that can
-//!   present the token itself.
+//!   random per-process key) of the whole token, looked up before the SHA-256 is computed:
+//!   a replayed forgery costs one cheap hash. Two tokens sharing a refusal key would need a
+//!   64-bit collision under a key nobody outside the process knows, and its worst outcome is
+//!   a refusal, never an acceptance; acceptances stay keyed by the SHA-256.
+//! - Not keyed by the signature segment alone, although that hashes a third of the bytes:
+//!   whoever holds a token they cannot use (a DPoP-bound token without its key) could then
+//!   send it with another payload, get that refused, and so have the genuine token refused
+//!   for [`REJECTED_TTL`], again and again.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
@@ -112,11 +112,9 @@ impl TokenCache {
         }
     }
 
-    /// The token's key in the refusal cache: its signature segment, hashed (see the module
-    /// doc for why the signature alone is enough).
+    /// The token's key in the refusal cache: the whole token, hashed (see the module doc).
     pub fn refusal_key(&self, token: &str) -> RefusalKey {
-        let signature = token.rsplit_once('.').map_or(token, |(_, signature)| signature);
-        RefusalKey(self.refusal_hasher.hash_one(signature))
+        RefusalKey(self.refusal_hasher.hash_one(token))
     }
 
     /// A remembered refusal of this token, if still fresh.
@@ -180,18 +178,12 @@ mod tests {
     }
 
     #[test]
-    fn a_refusal_is_keyed_by_the_signature_segment() {
+    fn a_refusal_is_keyed_by_the_whole_token() {
         let cache = TokenCache::new(Duration::from_secs(60));
         let key = |token| cache.refusal_key(token);
-        // The same signature under another header or payload: the same key (that token is
-        // forged too, since a signature fits one message), so it is refused without work.
-        assert_eq!(key("h1.p1.SIG"), key("h2.p2.SIG"));
+        // The same signature under another payload is another token: refusing one must not
+        // refuse the other (a thief of a bound token could otherwise deny its owner).
+        assert_ne!(key("h1.p1.SIG"), key("h1.p2.SIG"));
         assert_ne!(key("h.p.SIG"), key("h.p.SIH"));
-        assert_ne!(key("h.p.SIG"), key("h.p.SIG2"));
-        // Shapes with no signature segment still get a key of their own.
-        assert_eq!(key("h.p."), key("x.y."));
-        assert_ne!(key("no-dots"), key("no-dotz"));
-        // And a refusal never makes an acceptance: that cache keys the whole token.
-        assert_ne!(digest("h1.p1.SIG"), digest("h2.p2.SIG"));
     }
 }

@@ -92,6 +92,24 @@ async fn a_bound_token_cannot_pass_as_a_plain_bearer_token() {
     assert!(challenge.contains("DPoP-bound"), "{challenge}");
 }
 
+/// A thief of a bound token cannot use it, and must not be able to deny its owner either:
+/// the stolen signature under another payload is refused (and remembered as refused), and
+/// the genuine token with its proof still passes.
+#[rocket::async_test]
+async fn a_stolen_bound_token_reworked_cannot_get_the_genuine_one_refused() {
+    let Setup { client_key, token, app, .. } = setup(json!({})).await;
+    let (header, rest) = token.split_once('.').unwrap();
+    let signature = rest.rsplit_once('.').unwrap().1;
+    let reworked =
+        format!("{header}.{}.{signature}", rocket_keycloak_testkit::b64("{\"sub\":\"x\"}"));
+    for _ in 0..3 {
+        let response = get_with_token(&app, "/secure-data", &reworked).await;
+        assert_eq!(response.status(), Status::Unauthorized);
+    }
+    let proof = dpop_proof(&client_key, "GET", URL, Some(&token));
+    assert_eq!(dpop_get(&app, &token, &[&proof]).await.status(), Status::Ok);
+}
+
 #[rocket::async_test]
 async fn the_token_kind_rule_takes_exactly_keycloaks_two_shapes() {
     let Setup { idp, signer, client_key, app, .. } = setup(json!({})).await;
