@@ -33,7 +33,7 @@
 //!   asks the sign-in for it.
 
 use std::io::Cursor;
-use std::sync::Mutex;
+use std::sync::OnceLock;
 
 use rocket::http::uri::Origin;
 use rocket::http::{ContentType, Header, Status};
@@ -161,15 +161,12 @@ impl AuthError {
     /// Records this error for the catcher and logs the precise reason.
     pub(crate) fn record(&self, request: &Request<'_>) {
         log::debug!("auth refused {} {}: {self:?}", request.method(), request.uri().path());
-        let slot = request.local_cache(|| Recorded(Mutex::new(None)));
-        let mut slot = slot.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        slot.get_or_insert_with(|| self.clone());
+        Refusal::of(request).error.get_or_init(|| self.clone());
     }
 
     /// The error a guard recorded for this request, if any.
     pub fn recorded(request: &Request<'_>) -> Option<AuthError> {
-        let slot = request.local_cache(|| Recorded(Mutex::new(None)));
-        slot.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        Refusal::of(request).error.get().cloned()
     }
 
     /// The challenge: `Bearer`, or `DPoP` with `algs` when `dpop_algs` is given.
@@ -179,33 +176,40 @@ impl AuthError {
         description: &str,
         dpop_algs: Option<&str>,
     ) -> Option<String> {
-        let realm = quote(realm);
-        let scheme = match dpop_algs {
-            Some(algs) => format!("DPoP algs={}, realm={realm}", quote(algs)),
-            None => format!("Bearer realm={realm}"),
-        };
-        match (self, self.code()) {
-            (
-                Self::Unavailable
+        if matches!(
+            self,
+            Self::Unavailable
                 | Self::SessionsUnavailable
                 | Self::KeyPending(_)
-                | Self::ProofsUnavailable,
-                _,
-            ) => None,
-            (_, None) => Some(scheme),
-            (_, Some(code)) => {
-                let mut challenge =
-                    format!("{scheme}, error=\"{code}\", error_description={}", quote(description));
-                // RFC 9470 §3: what the next authentication must achieve.
-                if let Self::InsufficientUserAuthentication { required, shortfall } = self {
-                    challenge.push_str(&format!(", acr_values={}", quote(&required.acr)));
-                    if let (Shortfall::Age, Some(max_age)) = (shortfall, required.max_age) {
-                        challenge.push_str(&format!(", max_age=\"{max_age}\""));
-                    }
-                }
-                Some(challenge)
+                | Self::ProofsUnavailable
+        ) {
+            return None;
+        }
+        // Built in one buffer: this runs for every refused request.
+        let mut challenge = String::with_capacity(64 + realm.len() + description.len());
+        match dpop_algs {
+            Some(algs) => {
+                challenge.push_str("DPoP algs=");
+                push_quoted(&mut challenge, algs);
+                challenge.push_str(", realm=");
+            }
+            None => challenge.push_str("Bearer realm="),
+        }
+        push_quoted(&mut challenge, realm);
+        let Some(code) = self.code() else { return Some(challenge) };
+        challenge.push_str(", error=\"");
+        challenge.push_str(code);
+        challenge.push_str("\", error_description=");
+        push_quoted(&mut challenge, description);
+        // RFC 9470 §3: what the next authentication must achieve.
+        if let Self::InsufficientUserAuthentication { required, shortfall } = self {
+            challenge.push_str(", acr_values=");
+            push_quoted(&mut challenge, &required.acr);
+            if let (Shortfall::Age, Some(max_age)) = (shortfall, required.max_age) {
+                challenge.push_str(&format!(", max_age=\"{max_age}\""));
             }
         }
+        Some(challenge)
     }
 }
 
@@ -246,7 +250,45 @@ impl std::error::Error for AuthError {
     }
 }
 
-struct Recorded(Mutex<Option<AuthError>>);
+/// What the guards of one request leave for the catchers, in one local-cache entry (one
+/// allocation per refused request, not one per hint): the error, and how to answer it. Each
+/// field is written at most once; the first guard to write it wins.
+#[derive(Default)]
+pub(crate) struct Refusal {
+    /// The first error a guard recorded ([`AuthError::record`]).
+    error: OnceLock<AuthError>,
+    /// Set when the request's challenge is `DPoP` (the request used the DPoP scheme, or the
+    /// app or the route requires DPoP): the algorithms a proof may use.
+    dpop_algs: OnceLock<String>,
+    /// Set by the page guards: a 401 becomes a redirect to the sign-in page (API clients
+    /// never get it).
+    login_redirect: OnceLock<()>,
+    /// The level of assurance a page's sign-in redirect asks for (set by the step-up page
+    /// guard).
+    step_up: OnceLock<Assurance>,
+}
+
+impl Refusal {
+    /// The request's entry.
+    pub(crate) fn of<'r>(request: &'r Request<'_>) -> &'r Self {
+        request.local_cache(Self::default)
+    }
+
+    /// The challenge is `DPoP`, with `oidc`'s proof algorithms.
+    pub(crate) fn challenge_dpop(&self, oidc: &Oidc) {
+        self.dpop_algs.get_or_init(|| oidc.proof_algorithms().to_owned());
+    }
+
+    /// A 401 of this request becomes a redirect to the sign-in page.
+    pub(crate) fn redirect_to_login(&self) {
+        let _ = self.login_redirect.set(());
+    }
+
+    /// The sign-in redirect asks for this level.
+    pub(crate) fn step_up_to(&self, required: impl FnOnce() -> Assurance) {
+        self.step_up.get_or_init(required);
+    }
+}
 
 /// The JSON error body of every error answer: `{"error": .., "error_description": ..}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -274,21 +316,20 @@ impl ErrorBody {
     }
 }
 
-/// A quoted-string for an auth-param; drops characters that cannot appear in one.
-fn quote(value: &str) -> String {
-    let mut quoted = String::with_capacity(value.len() + 2);
-    quoted.push('"');
-    quoted.extend(value.chars().filter(|c| *c != '"' && *c != '\\' && (' '..='~').contains(c)));
-    quoted.push('"');
-    quoted
+/// Appends `value` to `out` as a quoted-string for an auth-param, without the characters
+/// that cannot appear in one.
+fn push_quoted(out: &mut String, value: &str) {
+    out.push('"');
+    out.extend(value.chars().filter(|c| *c != '"' && *c != '\\' && (' '..='~').contains(c)));
+    out.push('"');
 }
 
 impl AuthError {
     /// Sets the `WWW-Authenticate` and `Retry-After` headers this error calls for
     /// (`description` is [`Self::description`], computed once by the caller for the body too).
     fn set_headers(&self, request: &Request<'_>, response: &mut Response<'_>, description: &str) {
-        let realm = request.rocket().state::<Oidc>().map_or("", |o| o.config().realm());
-        let dpop = request.local_cache(|| DpopChallenge(None)).0.as_deref();
+        let realm = request.rocket().state::<Oidc>().map_or("", Oidc::realm_name);
+        let dpop = Refusal::of(request).dpop_algs.get().map(String::as_str);
         if let Some(value) = self.www_authenticate(realm, description, dpop) {
             response.set_header(Header::new("WWW-Authenticate", value));
         }
@@ -402,34 +443,26 @@ pub fn catchers() -> Vec<Catcher> {
     catchers![bad_request, unauthorized, forbidden, not_found, server_error, unavailable]
 }
 
-/// Marks a request whose 401 should become a redirect to the sign-in page (set by the
-/// page guards; API clients never get it).
-pub(crate) struct LoginRedirect(pub(crate) bool);
-
-/// Set by the guards when the request's challenge is `DPoP` (the request used the DPoP
-/// scheme, or the app requires DPoP): the algorithms a proof may use.
-pub(crate) struct DpopChallenge(pub(crate) Option<String>);
-
-/// The level of assurance a page's sign-in redirect asks for (set by the step-up page guard).
-pub(crate) struct StepUpRedirect(pub(crate) Option<Assurance>);
-
 /// Where a browser goes to sign in: the URI of the sign-in route for a `next` path, asking
 /// for a level of assurance when the page needs one. Managed by whatever mounts that route
 /// (`SignIn`); absent in API-only apps.
 pub struct LoginPage(pub fn(next: &str, step_up: Option<&Assurance>) -> Origin<'static>);
 
 fn caught(request: &Request<'_>, fallback: AuthError) -> Caught {
-    let error = AuthError::recorded(request)
+    let refusal = Refusal::of(request);
+    let error = refusal
+        .error
+        .get()
         .filter(|e| e.status() == fallback.status())
+        .cloned()
         .unwrap_or(fallback);
     if error.status() == Status::Unauthorized
-        && request.local_cache(|| LoginRedirect(false)).0
+        && refusal.login_redirect.get().is_some()
         && let Some(LoginPage(login_uri)) = request.rocket().state::<LoginPage>()
     {
-        let step_up = &request.local_cache(|| StepUpRedirect(None)).0;
         return Caught::Login(Redirect::to(login_uri(
             &request.uri().to_string(),
-            step_up.as_ref(),
+            refusal.step_up.get(),
         )));
     }
     if wants_html(request) {

@@ -9,7 +9,7 @@ use rocket::Request;
 use rocket::request::{FromRequest, Outcome};
 
 use super::user::{AuthenticatedUser, caller, refuse};
-use crate::error::{AuthError, DpopChallenge};
+use crate::error::{AuthError, Refusal};
 use crate::identity::Identity;
 use crate::oidc::{Oidc, TokenError};
 
@@ -48,7 +48,7 @@ impl<'r> FromRequest<'r> for RequireDpop {
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthError> {
         if let Some(oidc) = request.rocket().state::<Oidc>() {
             // This route's challenges say DPoP, whatever the global policy.
-            request.local_cache(|| DpopChallenge(Some(oidc.proof_algorithms().to_owned())));
+            Refusal::of(request).challenge_dpop(oidc);
         }
         let user = match caller(request).await {
             Ok(user) => user,

@@ -25,7 +25,7 @@ use rocket::request::{FromRequest, Outcome};
 use super::user::{AuthenticatedUser, PageUser, caller, refuse};
 use crate::assurance::Assurance;
 use crate::clock::unix_now;
-use crate::error::{AuthError, LoginRedirect, StepUpRedirect};
+use crate::error::{AuthError, Refusal};
 use crate::identity::Identity;
 use crate::logging;
 use crate::oidc::Oidc;
@@ -162,7 +162,7 @@ impl<'r, L: Level> FromRequest<'r> for PageAcr<L> {
             Outcome::Error((status, error)) => {
                 if browser && status == Status::Unauthorized {
                     // Not signed in: one sign-in at the level this page needs.
-                    request.local_cache(|| StepUpRedirect(Some(requirement::<L>())));
+                    Refusal::of(request).step_up_to(requirement::<L>);
                 }
                 return Outcome::Error((status, error));
             }
@@ -172,8 +172,9 @@ impl<'r, L: Level> FromRequest<'r> for PageAcr<L> {
             Ok(()) => Outcome::Success(Self { user, level: PhantomData }),
             Err(error) => {
                 if browser {
-                    request.local_cache(|| LoginRedirect(true));
-                    request.local_cache(|| StepUpRedirect(Some(requirement::<L>())));
+                    let refusal = Refusal::of(request);
+                    refusal.redirect_to_login();
+                    refusal.step_up_to(requirement::<L>);
                 }
                 refuse(request, error)
             }

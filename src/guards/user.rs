@@ -32,7 +32,7 @@ use rocket::request::{FromRequest, Outcome};
 
 use crate::clock::unix_now;
 use crate::config::DpopPolicy;
-use crate::error::{AuthError, DpopChallenge, LoginRedirect};
+use crate::error::{AuthError, Refusal};
 use crate::identity::Identity;
 use crate::oidc::dpop::{FirstUse, ProofTarget};
 use crate::oidc::{DpopError, Oidc, TokenError};
@@ -119,12 +119,14 @@ impl<'r> FromRequest<'r> for AuthenticatedUser {
 /// leaves, so a later role refusal can still refine it).
 async fn authenticate(request: &Request<'_>) -> Result<Arc<Identity>, AuthError> {
     let started = std::time::Instant::now();
-    let source = if request.headers().contains("Authorization") {
+    // Looked up once: the metrics' source and the credentials come from the same values.
+    let mut authorization = request.headers().get("Authorization").peekable();
+    let source = if authorization.peek().is_some() {
         telemetry::Source::Bearer
     } else {
         telemetry::Source::Session
     };
-    let result = authenticate_once(request).await;
+    let result = authenticate_once(request, authorization).await;
     let outcome = match &result {
         Ok(_) => "ok",
         Err(error) => error.outcome(),
@@ -133,15 +135,18 @@ async fn authenticate(request: &Request<'_>) -> Result<Arc<Identity>, AuthError>
     result
 }
 
-async fn authenticate_once(request: &Request<'_>) -> Result<Arc<Identity>, AuthError> {
+async fn authenticate_once<'r>(
+    request: &'r Request<'_>,
+    authorization: impl Iterator<Item = &'r str>,
+) -> Result<Arc<Identity>, AuthError> {
     let Some(oidc) = request.rocket().state::<Oidc>() else {
         log::error!("rocket_keycloak: OidcFairing is not attached; refusing all credentials");
         return Err(AuthError::Unavailable);
     };
-    let presented = authorization_token(request.headers().get("Authorization"));
+    let presented = authorization_token(authorization);
     let dpop_required = oidc.config().dpop == DpopPolicy::Required;
     if dpop_required || matches!(presented, Ok(Some((Scheme::Dpop, _)))) {
-        request.local_cache(|| DpopChallenge(Some(oidc.proof_algorithms().to_owned())));
+        Refusal::of(request).challenge_dpop(oidc);
     }
     // An Authorization header wins: an API client's explicit credential is never mixed
     // with a browser session that happens to ride along.
@@ -341,7 +346,7 @@ impl<'r> FromRequest<'r> for PageUser {
             Outcome::Error((status, error)) => {
                 let api_client = request.headers().contains("Authorization");
                 if status == rocket::http::Status::Unauthorized && !api_client {
-                    request.local_cache(|| LoginRedirect(true));
+                    Refusal::of(request).redirect_to_login();
                 }
                 Outcome::Error((status, error))
             }

@@ -111,6 +111,9 @@ struct Inner {
     proof_rules: ProofRules,
     proof_algorithms: String,
     proofs_seen: ReplayCache,
+    /// The realm's name for challenges (`realm="..."`), found in the issuer once: every 401
+    /// carries it.
+    realm_name: String,
 }
 
 impl Oidc {
@@ -133,6 +136,7 @@ impl Oidc {
         Self {
             inner: Arc::new(Inner {
                 proof_algorithms: proof_rules.algorithm_names(),
+                realm_name: config.realm().to_owned(),
                 proof_rules,
                 proofs_seen: ReplayCache::default(),
                 config,
@@ -285,6 +289,11 @@ impl Oidc {
     /// The algorithms a DPoP proof may use, space-separated (the challenge's `algs`).
     pub(crate) fn proof_algorithms(&self) -> &str {
         &self.inner.proof_algorithms
+    }
+
+    /// The realm's name, as this app's challenges give it.
+    pub(crate) fn realm_name(&self) -> &str {
+        &self.inner.realm_name
     }
 
     /// Verifies a token of `kind` (signature, issuer, audience, kind, times) and returns its
