@@ -17,7 +17,8 @@
 //! | unknown key, refetch pending and busy | 503 | none; `Retry-After` (when the refetch runs) |
 //!
 //! The challenge's scheme is `DPoP` (with the proof algorithms in `algs`) when the request
-//! used the DPoP scheme or the app requires DPoP ([`DpopChallenge`]); `Bearer` otherwise.
+//! used the DPoP scheme or the app requires DPoP ([`Refusal::challenge_dpop`]); `Bearer`
+//! otherwise.
 //!
 //! The precise reason is logged at debug level; the token itself never is.
 //!
@@ -26,11 +27,14 @@
 //!   the one place that maps them to statuses (`From`).
 //! - Every JSON error body is an [`ErrorBody`], whoever answers (the catchers, an
 //!   [`ErrorPage`] for an API client, the back-channel logout route).
-//! - A page that needs a signed-in browser marks its request ([`LoginRedirect`]); its 401
-//!   then becomes a redirect to the sign-in route, if the app mounted one ([`LoginPage`],
-//!   managed by `SignIn`, which knows the route). Without one it stays a 401. A page that
-//!   needs a level of assurance also says which ([`StepUpRedirect`]); the redirect then
-//!   asks the sign-in for it.
+//! - A page that needs a signed-in browser marks its request
+//!   ([`Refusal::redirect_to_login`]); its 401 then becomes a redirect to the sign-in route,
+//!   if the app mounted one ([`LoginPage`], managed by `SignIn`, which knows the route).
+//!   Without one it stays a 401. A page that needs a level of assurance also says which
+//!   ([`Refusal::step_up_to`]); the redirect then asks the sign-in for it.
+//! - What the guards leave for the catchers (the error and those hints) is one local-cache
+//!   entry per request, a [`Refusal`]: a refused request is the cheap path a flood of forged
+//!   tokens takes, and each entry of Rocket's local cache is an allocation and a map insert.
 
 use std::io::Cursor;
 use std::sync::OnceLock;
