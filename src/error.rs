@@ -262,8 +262,8 @@ pub(crate) struct Refusal {
     /// The first error a guard recorded ([`AuthError::record`]).
     error: OnceLock<AuthError>,
     /// Set when the request's challenge is `DPoP` (the request used the DPoP scheme, or the
-    /// app or the route requires DPoP): the algorithms a proof may use.
-    dpop_algs: OnceLock<String>,
+    /// app or the route requires DPoP); its `algs` are the app's proof algorithms.
+    dpop_challenge: OnceLock<()>,
     /// Set by the page guards: a 401 becomes a redirect to the sign-in page (API clients
     /// never get it).
     login_redirect: OnceLock<()>,
@@ -278,9 +278,9 @@ impl Refusal {
         request.local_cache(Self::default)
     }
 
-    /// The challenge is `DPoP`, with `oidc`'s proof algorithms.
-    pub(crate) fn challenge_dpop(&self, oidc: &Oidc) {
-        self.dpop_algs.get_or_init(|| oidc.proof_algorithms().to_owned());
+    /// The challenge is `DPoP`, with the app's proof algorithms.
+    pub(crate) fn challenge_dpop(&self) {
+        let _ = self.dpop_challenge.set(());
     }
 
     /// A 401 of this request becomes a redirect to the sign-in page.
@@ -332,8 +332,9 @@ impl AuthError {
     /// Sets the `WWW-Authenticate` and `Retry-After` headers this error calls for
     /// (`description` is [`Self::description`], computed once by the caller for the body too).
     fn set_headers(&self, request: &Request<'_>, response: &mut Response<'_>, description: &str) {
-        let realm = request.rocket().state::<Oidc>().map_or("", Oidc::realm_name);
-        let dpop = Refusal::of(request).dpop_algs.get().map(String::as_str);
+        let oidc = request.rocket().state::<Oidc>();
+        let realm = oidc.map_or("", Oidc::realm_name);
+        let dpop = Refusal::of(request).dpop_challenge.get().and(oidc).map(Oidc::proof_algorithms);
         if let Some(value) = self.www_authenticate(realm, description, dpop) {
             response.set_header(Header::new("WWW-Authenticate", value));
         }

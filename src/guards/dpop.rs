@@ -11,7 +11,7 @@ use rocket::request::{FromRequest, Outcome};
 use super::user::{AuthenticatedUser, caller, refuse};
 use crate::error::{AuthError, Refusal};
 use crate::identity::Identity;
-use crate::oidc::{Oidc, TokenError};
+use crate::oidc::TokenError;
 
 /// A caller whose access token is DPoP-bound and proven for this request. Dereferences to
 /// [`Identity`].
@@ -46,10 +46,8 @@ impl<'r> FromRequest<'r> for RequireDpop {
     type Error = AuthError;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthError> {
-        if let Some(oidc) = request.rocket().state::<Oidc>() {
-            // This route's challenges say DPoP, whatever the global policy.
-            Refusal::of(request).challenge_dpop(oidc);
-        }
+        // This route's challenges say DPoP, whatever the global policy.
+        Refusal::of(request).challenge_dpop();
         let user = match caller(request).await {
             Ok(user) => user,
             Err(outcome) => return outcome,

@@ -146,7 +146,7 @@ async fn authenticate_once<'r>(
     let presented = authorization_token(authorization);
     let dpop_required = oidc.config().dpop == DpopPolicy::Required;
     if dpop_required || matches!(presented, Ok(Some((Scheme::Dpop, _)))) {
-        Refusal::of(request).challenge_dpop(oidc);
+        Refusal::of(request).challenge_dpop();
     }
     // An Authorization header wins: an API client's explicit credential is never mixed
     // with a browser session that happens to ride along.
