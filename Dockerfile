@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# The demo app (binary rocket_keycloak) in a small Debian image. Used by docker-compose.yml.
+# The demo app (binary rocket_keycloak_demo) in a small Debian image. Used by docker-compose.yml.
 
 FROM rust:1-bookworm AS builder
 WORKDIR /src
@@ -9,7 +9,7 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked \
-    && cp target/release/rocket_keycloak /usr/local/bin/rocket_keycloak
+    && cp target/release/rocket_keycloak_demo /usr/local/bin/rocket_keycloak_demo
 
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -17,7 +17,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home-dir /app --shell /usr/sbin/nologin app
 WORKDIR /app
-COPY --from=builder /usr/local/bin/rocket_keycloak /usr/local/bin/rocket_keycloak
+COPY --from=builder /usr/local/bin/rocket_keycloak_demo /usr/local/bin/rocket_keycloak_demo
 # Rocket reads Rocket.toml and the templates/ folder relative to the working directory.
 COPY Rocket.toml ./
 COPY templates ./templates
@@ -25,4 +25,4 @@ USER app
 ENV ROCKET_ADDRESS=0.0.0.0 \
     ROCKET_PORT=8000
 EXPOSE 8000
-CMD ["rocket_keycloak"]
+CMD ["rocket_keycloak_demo"]

@@ -1,6 +1,7 @@
-//! Launches the demo app; everything else lives in the library.
+//! Launches the demo app; everything else lives in its library (`src/lib.rs`) and in
+//! `rocket_keycloak`.
 
 #[rocket::launch]
 fn rocket() -> _ {
-    rocket_keycloak::rocket()
+    rocket_keycloak_demo::rocket()
 }

@@ -31,7 +31,7 @@ async fn ten_thousand_forged_tokens_leave_at_most_a_few_log_lines() {
             "oidc",
             json!({"issuer": idp.issuer(), "client_id": "demo-app", "jwks_refresh_interval": 1}),
         ));
-    let app = Client::tracked(rocket_keycloak::rocket_with(figment)).await.unwrap();
+    let app = Client::tracked(rocket_keycloak_demo::rocket_with(figment)).await.unwrap();
     let before = CAPTURED.lock().unwrap().len();
     let header = json!({"alg": "RS256", "kid": key.kid, "typ": "JWT"});
     let mut forged = Vec::new();
@@ -81,7 +81,7 @@ async fn ten_thousand_forged_tokens_leave_at_most_a_few_log_lines() {
                 "session_store": format!("redis://127.0.0.1:{closed}/0"),
             }),
         ));
-    let app = Client::tracked(rocket_keycloak::rocket_with(figment)).await.unwrap();
+    let app = Client::tracked(rocket_keycloak_demo::rocket_with(figment)).await.unwrap();
     let before = CAPTURED.lock().unwrap().len();
     for _ in 0..50 {
         let ready: serde_json::Value =

@@ -34,7 +34,7 @@ async fn no_token_secret_or_cookie_value_reaches_the_log() {
         .merge(("oidc", json!({
             "issuer": idp.issuer(), "client_id": "demo-app", "client_secret": secret, "leeway": 5
         })));
-    let app = Client::tracked(rocket_keycloak::rocket_with(figment)).await.unwrap();
+    let app = Client::tracked(rocket_keycloak_demo::rocket_with(figment)).await.unwrap();
 
     // Bearer calls: valid, forged, expired.
     let valid = mint(&key, &access_claims(&idp, "alice", &["user"]));
@@ -162,7 +162,8 @@ async fn rocket_with_keeps_the_callback_code_out_of_the_log_by_default() {
     }
     // The child: an app from rocket_with at the default level, nothing installed before.
     let idp = Idp::start(&[&TestKey::rsa1()]).await;
-    let app = Client::tracked(rocket_keycloak::rocket_with(normal_figment(&idp))).await.unwrap();
+    let app =
+        Client::tracked(rocket_keycloak_demo::rocket_with(normal_figment(&idp))).await.unwrap();
     let response = app
         .get("/authorize?state=state-that-must-not-leak&code=code-that-must-not-leak")
         .dispatch()
@@ -183,7 +184,7 @@ async fn sign_in_refuses_to_launch_when_the_log_would_show_the_callback_code() {
     let build = || {
         rocket::custom(normal_figment(&idp))
             .attach(rocket_keycloak::OidcFairing)
-            .attach(rocket_keycloak::SignIn)
+            .attach(rocket_keycloak::SignIn::new())
             .register("/", rocket_keycloak::catchers())
     };
     let Err(error) = Client::tracked(build()).await else { panic!("launch must fail") };

@@ -50,7 +50,7 @@ async fn every_counter_equals_the_scripted_mix() {
             "oidc",
             json!({"issuer": idp.issuer(), "client_id": "demo-app", "client_secret": "s"}),
         ));
-    let app = Client::tracked(rocket_keycloak::rocket_with(figment)).await.unwrap();
+    let app = Client::tracked(rocket_keycloak_demo::rocket_with(figment)).await.unwrap();
 
     let valid: Vec<String> =
         (0..3).map(|i| mint(&key, &access_claims(&idp, &format!("u{i}"), &["user"]))).collect();
@@ -167,7 +167,7 @@ async fn every_counter_equals_the_scripted_mix() {
     let figment = rocket::figment::Figment::from(rocket::Config::debug_default())
         .merge(("log_level", "off"))
         .merge(("oidc", json!({"issuer": idp.issuer(), "client_id": "demo-app", "metrics": format!("127.0.0.1:{port}")})));
-    let private = Client::tracked(rocket_keycloak::rocket_with(figment)).await.unwrap();
+    let private = Client::tracked(rocket_keycloak_demo::rocket_with(figment)).await.unwrap();
     assert_eq!(private.get("/metrics").dispatch().await.status(), Status::NotFound);
     let url = format!("http://127.0.0.1:{port}/metrics");
     let mut answer = None;

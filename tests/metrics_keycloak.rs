@@ -49,7 +49,7 @@ async fn sign_in_refresh_and_logouts_move_the_session_counters() {
         "client_id": "demo-app-short", "client_secret": "demo-app-short-secret", "leeway": 2,
         "metrics": "on",
     });
-    let app = RunningApp::launch(rocket_keycloak::rocket_with, settings).await;
+    let app = RunningApp::launch(rocket_keycloak_demo::rocket_with, settings).await;
     assert_eq!(
         counters().await,
         "logins ok=0 error=0; refresh ok=0 invalid_grant=0 error=0; logouts rp=0 backchannel=0; \

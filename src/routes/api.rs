@@ -9,14 +9,14 @@ use rocket::http::Status;
 use rocket::serde::json::{Json, Value, json};
 use rocket::{Route, State, get, routes};
 
-use crate::guards::{AuthenticatedUser, Level, RequireAcr, RequireRole, Role, RoleKind};
-use crate::identity::Identity;
-use crate::oidc::Oidc;
-use crate::security::NoStore;
-use crate::session::Sessions;
+use rocket_keycloak::Identity;
+use rocket_keycloak::NoStore;
+use rocket_keycloak::Oidc;
+use rocket_keycloak::Sessions;
+use rocket_keycloak::{AuthenticatedUser, Level, RequireAcr, RequireRole, Role, RoleKind};
 
 /// The realm role `admin`.
-pub(crate) struct Admin;
+pub struct Admin;
 
 impl Role for Admin {
     const NAME: &'static str = "admin";
@@ -24,7 +24,7 @@ impl Role for Admin {
 }
 
 /// The second factor (level `gold`), at any time: what `/sensitive-data` needs.
-pub(crate) struct Gold;
+pub struct Gold;
 
 impl Level for Gold {
     const ACR: &'static str = "gold";

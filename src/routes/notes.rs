@@ -18,9 +18,9 @@ use rocket::serde::json::Json;
 use rocket::{Route, State, get, post, routes};
 use serde::{Deserialize, Serialize};
 
-use crate::error::ErrorPage;
-use crate::guards::AuthenticatedUser;
-use crate::security::NoStore;
+use rocket_keycloak::AuthenticatedUser;
+use rocket_keycloak::ErrorPage;
+use rocket_keycloak::NoStore;
 
 /// Users with notes, at most.
 const MAX_USERS: usize = 1_000;
@@ -31,7 +31,7 @@ const MAX_NOTE_CHARS: usize = 500;
 
 /// The notes of every user, by `sub` (Rocket state).
 #[derive(Default)]
-pub(crate) struct Notes(Mutex<HashMap<String, VecDeque<String>>>);
+pub struct Notes(Mutex<HashMap<String, VecDeque<String>>>);
 
 impl Notes {
     /// Adds a note for `sub`; returns that user's notes, oldest first.
@@ -71,7 +71,7 @@ struct NoteList {
 }
 
 /// The routes of this module (they need [`Notes`] managed).
-pub(crate) fn routes() -> Vec<Route> {
+pub fn routes() -> Vec<Route> {
     routes![add_note, list_notes]
 }
 

@@ -13,11 +13,10 @@ use rocket::http::ContentType;
 use rocket::{Route, get, routes};
 use rocket_dyn_templates::{Template, context};
 
-use crate::clock::unix_now;
-use crate::guards::{Level, MaybeUser, PageAcr, PageUser};
+use rocket_keycloak::{Level, MaybeUser, PageAcr, PageUser};
 
 /// The second factor within the last five minutes: the level `/sensitive` needs.
-pub(crate) struct RecentGold;
+pub struct RecentGold;
 
 impl Level for RecentGold {
     const ACR: &'static str = "gold";
@@ -47,6 +46,11 @@ fn page(template: &'static str, title: &str, user: Option<&PageUser>) -> Templat
             csrf: user.and_then(PageUser::csrf_token),
         },
     )
+}
+
+/// Seconds since the Unix epoch.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// `14:03:22 UTC (2 min ago)`, `(in 45 s)` or `(just now)`.

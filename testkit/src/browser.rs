@@ -22,7 +22,7 @@ pub struct RunningApp {
     task: tokio::task::JoinHandle<Result<rocket::Rocket<rocket::Ignite>, rocket::Error>>,
 }
 
-/// The app factory under test (`rocket_keycloak::rocket_with`): the kit does not depend on
+/// The app factory under test (`rocket_keycloak_demo::rocket_with`): the kit does not depend on
 /// the library, so each test passes it in.
 pub type AppFactory = fn(Figment) -> Rocket<rocket::Build>;
 

@@ -10,7 +10,7 @@
 //!   direction would be a cycle. The kit therefore knows Keycloak's wire formats (discovery,
 //!   JWKS, token endpoint, claim sets), never the library's types: the library under test is
 //!   the only judge of the tokens minted here. The end-to-end kit takes the app factory
-//!   (`rocket_keycloak::rocket_with`) as an argument for the same reason.
+//!   (`rocket_keycloak_demo::rocket_with`) as an argument for the same reason.
 //! - **No crypto backend of its own.** jsonwebtoken's backend comes from the crate under test
 //!   through feature unification (see `Cargo.toml`). Built alone, the kit cannot sign or even
 //!   derive a JWK; its own unit tests stay away from both.

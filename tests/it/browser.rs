@@ -212,7 +212,7 @@ fn logout_claims(idp: &Idp) -> Value {
 }
 
 fn rand_suffix() -> String {
-    rocket_keycloak::__private::random_id()
+    rocket_keycloak::testing::random_id()
 }
 
 #[rocket::async_test]

@@ -21,7 +21,7 @@ async fn sign_in_with_id_claims(
     let mut claims = id_claims(idp, "alice", &nonce);
     change(&mut claims);
     let access = mint(key, &access_claims(idp, "alice", &["user"]));
-    let code = format!("code-{}", rocket_keycloak::__private::random_id());
+    let code = format!("code-{}", rocket_keycloak::testing::random_id());
     idp.expect_code(&code, token_response(&access, Some(&mint(key, &claims)), None));
     let response = callback(app, idp, &state, &code).await;
     if response.status() != Status::SeeOther {

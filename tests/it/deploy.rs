@@ -140,7 +140,7 @@ fn dockerfile_copies_what_the_app_reads_at_run_time() {
 fn the_dashboard_and_the_readme_use_the_metrics_the_code_records() {
     let dashboard = std::fs::read_to_string(root().join("deploy/grafana-dashboard.json")).unwrap();
     let dashboard: serde_json::Value = serde_json::from_str(&dashboard).expect("valid JSON");
-    let code = std::fs::read_to_string(root().join("src/telemetry.rs")).unwrap();
+    let code = std::fs::read_to_string(root().join("rocket_keycloak/src/telemetry.rs")).unwrap();
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     let names = |text: &str| -> std::collections::BTreeSet<String> {
         text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))

@@ -177,7 +177,7 @@ async fn require_dpop_asks_for_a_bound_token_on_one_route() {
     let client_key = TestKey::ec1();
     let idp = Idp::start(&[&signer]).await;
     let figment = crate::figment_for(&idp, json!({}));
-    let rocket = rocket_keycloak::rocket_with(figment).mount("/", rocket::routes![bound_only]);
+    let rocket = rocket_keycloak_demo::rocket_with(figment).mount("/", rocket::routes![bound_only]);
     let app = Client::tracked(rocket).await.unwrap();
     let plain = mint(&signer, &access_claims(&idp, "alice", &["user"]));
     // The global policy allows plain tokens: /secure-data takes one, /bound-only does not.

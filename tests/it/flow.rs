@@ -37,7 +37,7 @@ pub(crate) async fn callback<'c>(
 /// A full sign-in of `user`; returns the refresh token the session holds.
 pub(crate) async fn sign_in(app: &Client, idp: &Idp, key: &TestKey, access: Value) -> String {
     let (state, nonce, _) = start_login(app, "/hello").await;
-    let refresh = format!("refresh-{}", rocket_keycloak::__private::random_id());
+    let refresh = format!("refresh-{}", rocket_keycloak::testing::random_id());
     let id = mint(key, &id_claims(idp, "alice", &nonce));
     idp.expect_code("code-1", token_response(&mint(key, &access), Some(&id), Some(&refresh)));
     let response = callback(app, idp, &state, "code-1").await;

@@ -212,7 +212,7 @@ async fn missing_issuer_fails_launch_naming_the_key() {
 
 async fn assert_launch_fails(figment: rocket::figment::Figment) {
     let client =
-        rocket::local::asynchronous::Client::tracked(rocket_keycloak::rocket_with(figment));
+        rocket::local::asynchronous::Client::tracked(rocket_keycloak_demo::rocket_with(figment));
     let Err(error) = client.await else { panic!("launch must fail") };
     // Reading the kind marks the error handled (an unhandled rocket::Error panics on drop).
     assert!(

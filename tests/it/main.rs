@@ -46,7 +46,7 @@ pub fn figment_for(idp: &Idp, overrides: Value) -> Figment {
 
 /// The demo app against `idp`, with config overrides.
 pub async fn spawn_app_with(idp: &Idp, overrides: Value) -> Client {
-    Client::tracked(rocket_keycloak::rocket_with(figment_for(idp, overrides)))
+    Client::tracked(rocket_keycloak_demo::rocket_with(figment_for(idp, overrides)))
         .await
         .expect("app launches")
 }

@@ -116,7 +116,7 @@ async fn instance(idp: &Idp, redis: &RedisServer, overrides: Value) -> Client {
         oidc[k] = v.clone();
     }
     let figment = figment_for(idp, oidc).merge(("secret_key", SECRET_KEY));
-    Client::tracked(rocket_keycloak::rocket_with(figment)).await.expect("app launches")
+    Client::tracked(rocket_keycloak_demo::rocket_with(figment)).await.expect("app launches")
 }
 
 /// The session cookie as the browser holds it (encrypted by the app).
@@ -170,7 +170,7 @@ async fn a_session_made_on_one_instance_works_on_the_other() {
     // Another secret key cannot read the records: to that app, nobody is signed in.
     let figment = figment_for(&idp, json!({"session_store": redis.url()}))
         .merge(("secret_key", "Zm9yZWlnbi1rZXktZm9yZWlnbi1rZXktZm9yZWlnbi0="));
-    let foreign = Client::tracked(rocket_keycloak::rocket_with(figment)).await.unwrap();
+    let foreign = Client::tracked(rocket_keycloak_demo::rocket_with(figment)).await.unwrap();
     assert_eq!(me_with(&foreign, &cookie).await, Status::Unauthorized);
 }
 

@@ -53,7 +53,7 @@ async fn sign_in_at(
     id["acr"] = json!(acr);
     id["auth_time"] = json!(auth_time);
     let access = token_at(idp, key, json!(acr), json!(auth_time));
-    let code = format!("code-{}", rocket_keycloak::__private::random_id());
+    let code = format!("code-{}", rocket_keycloak::testing::random_id());
     idp.expect_code(&code, token_response(&access, Some(&mint(key, &id)), Some("refresh-1")));
     let response = crate::flow::callback(app, idp, &q["state"], &code).await;
     (response.status(), response.headers().get_one("Location").map(str::to_owned))

@@ -26,8 +26,8 @@ async fn two_instances(redis: &RedisServer, overrides: Value) -> (RunningApp, Ru
     }
     let config = || figment(oidc.clone()).merge(("secret_key", SECRET_KEY));
     (
-        RunningApp::launch_on(rocket_keycloak::rocket_with, 8000, config()).await,
-        RunningApp::launch_on(rocket_keycloak::rocket_with, 8001, config()).await,
+        RunningApp::launch_on(rocket_keycloak_demo::rocket_with, 8000, config()).await,
+        RunningApp::launch_on(rocket_keycloak_demo::rocket_with, 8001, config()).await,
     )
 }
 

@@ -25,12 +25,13 @@ use serde_json::Value;
 
 /// The demo app on port 8000, against the real Keycloak.
 pub async fn running_app(overrides: Value) -> RunningApp {
-    RunningApp::launch(rocket_keycloak::rocket_with, overrides).await
+    RunningApp::launch(rocket_keycloak_demo::rocket_with, overrides).await
 }
 
 /// The demo app on Rocket's local client, against the real Keycloak.
 pub async fn local_app(overrides: Value) -> Client {
-    let client = Client::tracked(rocket_keycloak::rocket_with(figment(overrides))).await.unwrap();
+    let client =
+        Client::tracked(rocket_keycloak_demo::rocket_with(figment(overrides))).await.unwrap();
     assert_eq!(client.get("/ready").dispatch().await.status().code, 200, "app ready");
     client
 }

@@ -58,7 +58,7 @@ async fn pats_token() -> String {
 async fn tokens_of_demo_and_partner_pass_and_roles_stay_in_their_realm() {
     let _realm = serial().await;
     let issuers = json!({"issuers": [REALM_ISSUER, PARTNER_ISSUER]});
-    let rocket = rocket_keycloak::rocket_with(figment(issuers))
+    let rocket = rocket_keycloak_demo::rocket_with(figment(issuers))
         .mount("/", routes![demo_users, partner_users]);
     let app = Client::tracked(rocket).await.unwrap();
     let ready: Value = app.get("/ready").dispatch().await.into_json().await.unwrap();

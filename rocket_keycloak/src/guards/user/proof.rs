@@ -1,0 +1,61 @@
+//! The caller of a DPoP request: a bound token and a fresh, first-used proof of its key.
+
+use std::sync::Arc;
+
+use rocket::Request;
+
+use super::credentials::only_header;
+use crate::clock::unix_now;
+use crate::error::AuthError;
+use crate::identity::Identity;
+use crate::oidc::dpop::{FirstUse, ProofTarget};
+use crate::oidc::{DpopError, Oidc, TokenError};
+#[cfg(feature = "sign-in")]
+use crate::session::Sessions;
+use crate::telemetry;
+
+/// The caller of a request with `Authorization: DPoP <token>`: the token must be bound to a
+/// key, and the request's one `DPoP` header a fresh, first-used proof of that key for this
+/// request (`oidc/dpop.rs`). Proofs are spent in the shared session store when there is
+/// one, so a proof replayed to another instance is refused too.
+pub(super) async fn dpop_identity(
+    request: &Request<'_>,
+    oidc: &Oidc,
+    token: &str,
+) -> Result<Arc<Identity>, AuthError> {
+    let identity = oidc.validate_access_token(token).await?;
+    let Some(jkt) = identity.dpop_jkt.as_deref() else {
+        return Err(AuthError::InvalidToken(TokenError::NotDpopBound));
+    };
+    let refused = |error: DpopError| {
+        telemetry::dpop_proof(error.reason());
+        AuthError::InvalidDpopProof(error)
+    };
+    let proof = only_header(request, "DPoP").ok().flatten();
+    let proof = proof.ok_or_else(|| refused(DpopError::MissingProof))?;
+    let target =
+        ProofTarget { method: request.method().as_str(), path: request.uri().path().as_str() };
+    let checked = oidc.check_dpop_proof(proof, token, jkt, target).map_err(refused)?;
+    #[cfg(feature = "sign-in")]
+    let shared = match request.rocket().state::<Sessions>() {
+        Some(sessions) => {
+            sessions.first_use_of_proof(&checked.replay_id, checked.accepted_until).await?
+        }
+        None => None,
+    };
+    #[cfg(not(feature = "sign-in"))]
+    let shared: Option<bool> = None;
+    let first = match shared {
+        Some(first) => first,
+        None => match oidc.proofs_seen().first_use(&checked, unix_now()) {
+            FirstUse::Yes => true,
+            FirstUse::Replayed => false,
+            FirstUse::Full => return Err(AuthError::ProofsUnavailable),
+        },
+    };
+    if !first {
+        return Err(refused(DpopError::Replayed));
+    }
+    telemetry::dpop_proof("ok");
+    Ok(identity)
+}

@@ -1,0 +1,307 @@
+//! Verification: [`Oidc`], the provider state (configuration, key store, the rules of each
+//! token kind, the verified-token cache), and the checks of access and logout tokens.
+//!
+//! Every token this crate accepts passes through [`Oidc::verify`]: format, key lookup by
+//! `kid`, then the rules of its [`TokenKind`]. Access tokens also go through the
+//! verified-token cache ([`super::cache`]), so a token's signature is checked once.
+//!
+//! Several realms (`oidc.issuers`): each [`Realm`] has its own keys, access-token rules and
+//! verified-token cache. An access token goes to the realm its unverified `iss` names,
+//! before any cache lookup or network call, so a token naming an unlisted issuer costs
+//! nothing but its refusal (`WrongIssuer`), and one realm's key rotation never touches
+//! another's cache. With one realm nothing is routed: the hot path reads no payload. ID and
+//! logout tokens, and the browser sign-in, belong to the first realm.
+//!
+//! | file | holds | feature |
+//! |---|---|---|
+//! | `mod.rs` | [`Oidc`], access tokens, DPoP proofs | always |
+//! | `realm.rs` | one accepted realm: its keys, rules and cache | always |
+//! | `sign_in.rs` | ID and logout tokens, the metadata the sign-in needs | `sign-in` |
+//!
+//! The errors are this layer's own ([`VerifyError`]): whether a refusal becomes a 401, a
+//! 503 or a failed sign-in is for the layers above to say.
+
+mod realm;
+#[cfg(feature = "sign-in")]
+mod sign_in;
+
+use std::sync::Arc;
+
+use super::cache::{self, RefusalKey, TokenDigest};
+#[cfg(feature = "dpop")]
+use super::dpop::{CheckedProof, DpopError, ProofRules, ProofTarget, ReplayCache};
+use super::fetch;
+use super::tokens::{self, TokenError};
+#[cfg(feature = "sign-in")]
+use super::tokens::{TokenKind, TokenRules};
+use crate::clock::unix_now;
+use crate::config::OidcConfig;
+use crate::identity::Identity;
+use crate::telemetry;
+
+use realm::Realm;
+#[cfg(feature = "sign-in")]
+pub(crate) use sign_in::LogoutTarget;
+
+/// Slack on top of one fetch timeout for a request waiting on an unknown-kid refetch.
+const WAIT_MARGIN: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Why a token was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// No keys are loaded yet (Keycloak unreachable since start): the token may be fine.
+    Unavailable,
+    /// The token names a key we do not have, and a refetch that may bring it is pending
+    /// but already has all the waiters it takes: the token may be fine, retry later.
+    KeyPending {
+        /// When the pending refetch should have run.
+        retry_after: std::time::Duration,
+    },
+    /// The token was refused.
+    Rejected(TokenError),
+}
+
+impl std::fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unavailable => f.write_str("the identity provider's keys are not loaded yet"),
+            Self::KeyPending { .. } => f.write_str("the token's key is not known yet"),
+            Self::Rejected(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Unavailable | Self::KeyPending { .. } => None,
+            Self::Rejected(e) => Some(e),
+        }
+    }
+}
+
+impl From<TokenError> for VerifyError {
+    fn from(error: TokenError) -> Self {
+        Self::Rejected(error)
+    }
+}
+
+/// The shared provider state. Cheap to clone; managed by Rocket as state.
+#[derive(Clone)]
+pub struct Oidc {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: OidcConfig,
+    #[cfg(feature = "sign-in")]
+    http: reqwest::Client,
+    /// Every accepted realm; the first is the sign-in realm.
+    realms: Vec<Realm>,
+    #[cfg(feature = "sign-in")]
+    id_rules: TokenRules,
+    #[cfg(feature = "sign-in")]
+    logout_rules: TokenRules,
+    #[cfg(feature = "dpop")]
+    proof_rules: ProofRules,
+    #[cfg(feature = "dpop")]
+    proof_algorithms: String,
+    #[cfg(feature = "dpop")]
+    proofs_seen: ReplayCache,
+    /// The realm's name for challenges (`realm="..."`), found in the issuer once: every 401
+    /// carries it.
+    realm_name: String,
+}
+
+impl Oidc {
+    /// Builds the provider state from checked configuration. Nothing is fetched yet.
+    pub(crate) fn new(config: OidcConfig) -> Self {
+        let http = fetch::http_client();
+        #[cfg(feature = "sign-in")]
+        let rules = |kind, audience: &str| {
+            TokenRules::new(
+                kind,
+                &config.issuer,
+                audience,
+                config.leeway.as_secs(),
+                &config.algorithms,
+            )
+        };
+        #[cfg(feature = "sign-in")]
+        let id_rules = rules(TokenKind::Id, &config.client_id);
+        #[cfg(feature = "sign-in")]
+        let logout_rules = rules(TokenKind::Logout, &config.client_id);
+        let realms = config.realms.iter().map(|realm| Realm::new(&config, realm, &http)).collect();
+        #[cfg(feature = "dpop")]
+        let proof_rules = ProofRules::new(&config.algorithms, &config.app_url);
+        Self {
+            inner: Arc::new(Inner {
+                #[cfg(feature = "dpop")]
+                proof_algorithms: proof_rules.algorithm_names(),
+                realm_name: config.realm().to_owned(),
+                #[cfg(feature = "dpop")]
+                proof_rules,
+                #[cfg(feature = "dpop")]
+                proofs_seen: ReplayCache::default(),
+                config,
+                #[cfg(feature = "sign-in")]
+                http,
+                realms,
+                #[cfg(feature = "sign-in")]
+                id_rules,
+                #[cfg(feature = "sign-in")]
+                logout_rules,
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &OidcConfig {
+        &self.inner.config
+    }
+
+    /// The sign-in realm.
+    fn primary(&self) -> &Realm {
+        &self.inner.realms[0]
+    }
+
+    /// Whether the sign-in realm's metadata and keys are loaded (what `/ready` reports):
+    /// another realm being unreachable must not take the instance out of service.
+    pub fn is_ready(&self) -> bool {
+        self.primary().keys.is_loaded()
+    }
+
+    /// Whether every realm's keys are loaded.
+    pub fn all_realms_ready(&self) -> bool {
+        self.inner.realms.iter().all(|realm| realm.keys.is_loaded())
+    }
+
+    /// The names of the realms whose keys are not loaded (for `/ready`'s body).
+    pub fn realms_not_ready(&self) -> Vec<String> {
+        let pending = self.inner.realms.iter().filter(|realm| !realm.keys.is_loaded());
+        pending.map(|realm| realm.name.clone()).collect()
+    }
+
+    /// Loads every realm's metadata (if not yet loaded) and JWKS now, or waits for the loads
+    /// already running. Returns whether the sign-in realm's keys are loaded.
+    pub async fn refresh(&self, reason: &str) -> bool {
+        let others = async {
+            for realm in &self.inner.realms[1..] {
+                realm.keys.refresh(reason).await;
+            }
+        };
+        rocket::tokio::join!(self.primary().keys.refresh(reason), others).0
+    }
+
+    /// Validates a bearer access token and returns the caller's identity.
+    ///
+    /// A token that passed every check before is served from the verified-token cache
+    /// (time rules re-applied; see `oidc/cache.rs`).
+    pub async fn validate_access_token(&self, token: &str) -> Result<Arc<Identity>, VerifyError> {
+        let result = self.judge_access_token(token).await;
+        if let Err(VerifyError::Rejected(error)) = &result {
+            telemetry::token_rejected(error.reason());
+        }
+        result
+    }
+
+    async fn judge_access_token(&self, token: &str) -> Result<Arc<Identity>, VerifyError> {
+        if token.len() > tokens::MAX_TOKEN_BYTES {
+            return Err(TokenError::TooLarge.into());
+        }
+        let realm = match self.inner.realms.as_slice() {
+            [only] => only,
+            realms => {
+                let claimed = tokens::claimed_issuer(token);
+                let found =
+                    realms.iter().find(|realm| Some(realm.issuer.as_str()) == claimed.as_deref());
+                found.ok_or(TokenError::WrongIssuer)?
+            }
+        };
+        let cache = &realm.token_cache;
+        // A replayed refusal is answered before the SHA-256 (see `oidc/cache.rs`).
+        let refusal = cache.refusal_key(token);
+        if let Some(error) = cache.rejected(refusal) {
+            telemetry::token_cache(true);
+            return Err(VerifyError::Rejected(error));
+        }
+        let digest = cache::digest(token);
+        let now = unix_now();
+        if let Some(judged) = realm.accepted_before(&digest, now) {
+            telemetry::token_cache(true);
+            return judged;
+        }
+        telemetry::token_cache(false);
+        // The full check is boxed so the common (cached) path stays a small future.
+        Box::pin(self.validate_uncached(realm, token, digest, refusal, now)).await
+    }
+
+    async fn validate_uncached(
+        &self,
+        realm: &Realm,
+        token: &str,
+        digest: TokenDigest,
+        refusal: RefusalKey,
+        now: u64,
+    ) -> Result<Arc<Identity>, VerifyError> {
+        let cache = &realm.token_cache;
+        match realm.verified(&realm.access_rules, token, now).await {
+            Ok((kid, claims)) => {
+                let (exp, nbf, iat) = (claims.exp, claims.nbf, claims.iat);
+                let identity = Arc::new(Identity::from(claims));
+                cache.accept(
+                    digest,
+                    cache::Accepted { identity: identity.clone(), kid, exp, nbf, iat },
+                    now,
+                );
+                Ok(identity)
+            }
+            Err(error) => {
+                // Only permanent refusals are remembered (`TokenCache::reject` decides).
+                if let VerifyError::Rejected(reason) = &error {
+                    cache.reject(refusal, reason);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    #[cfg(feature = "dpop")]
+    /// Checks the DPoP proof sent with `access_token` (bound to `jkt`) for `target`, all but
+    /// its replay (see `oidc/dpop.rs`).
+    pub(crate) fn check_dpop_proof(
+        &self,
+        proof: &str,
+        access_token: &str,
+        jkt: &str,
+        target: ProofTarget<'_>,
+    ) -> Result<CheckedProof, DpopError> {
+        self.inner.proof_rules.check(proof, access_token, jkt, target, unix_now())
+    }
+
+    #[cfg(feature = "dpop")]
+    /// The in-process record of spent DPoP proofs (when no shared store keeps them).
+    pub(crate) fn proofs_seen(&self) -> &ReplayCache {
+        &self.inner.proofs_seen
+    }
+
+    /// The algorithms a DPoP proof may use, space-separated (the challenge's `algs`).
+    pub(crate) fn proof_algorithms(&self) -> &str {
+        #[cfg(feature = "dpop")]
+        return &self.inner.proof_algorithms;
+        #[cfg(not(feature = "dpop"))]
+        ""
+    }
+
+    /// The realm's name, as this app's challenges give it.
+    pub(crate) fn realm_name(&self) -> &str {
+        &self.inner.realm_name
+    }
+
+    /// The issuer of the realm called `name` (the last path segment of a Keycloak issuer).
+    pub fn realm_issuer(&self, name: &str) -> Option<&str> {
+        let realm = self.inner.realms.iter().find(|realm| realm.name == name);
+        realm.map(|realm| realm.issuer.as_str())
+    }
+}
