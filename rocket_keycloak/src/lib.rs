@@ -1,22 +1,43 @@
-//! Keycloak sign-in and role-based authorization for [Rocket](https://rocket.rs).
+//! Keycloak sign-in and role-based authorization for [Rocket](https://rocket.rs): request
+//! guards that validate a bearer token (or a browser session) against the realm's keys, a
+//! fairing that keeps those keys fresh, RFC 6750 errors, and the browser sign-in.
+//!
+//! The README (the crate's front page) has the quick start, the features and the
+//! configuration; this page is the map for whoever reads or changes the code.
+//!
+//! # Features
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `aws-lc` / `rust-crypto` | `aws-lc` | the signature backend (exactly one) |
+//! | `sign-in` | yes | [`SignIn`]: `/login`, `/authorize`, `/logout`, `/backchannel-logout`, sessions |
+//! | `dpop` | yes | DPoP-bound tokens (RFC 9449), `RequireDpop` |
+//! | `redis` | no | `RedisStore`, sessions shared by several instances |
+//! | `metrics` | no | `MetricsEndpoint`, the Prometheus exporter |
+//! | `tera` | no | [`ErrorPages::tera`]-style pages in the app's own templates |
+//! | `testing` | no | internals for this project's tests; not a stable API |
+//!
+//! Without `sign-in` there is no session to fall back on; without `dpop` a DPoP-bound token
+//! and the `DPoP` scheme are refused. Configuration that needs a missing feature (`dpop =
+//! "required"`, a `redis://` store) fails launch naming the feature.
 //!
 //! # Architecture
-//! Layers that only point down (`scripts/check-modules` fails the build on a cycle):
+//! Layers that only point down (`scripts/check-modules` fails the build on a cycle, and on a
+//! file over 400 lines):
 //!
 //! ```text
-//! routes          api, pages, auth + SignIn, metrics   src/routes/
-//! guards          AuthenticatedUser, RequireRole,      src/guards/
+//! routes          auth (SignIn), metrics                src/routes/
+//! guards          AuthenticatedUser, RequireRole,       src/guards/
 //!                 RequireAcr (step-up), RequireDpop
-//! HTTP boundary   AuthError, ErrorBody, catchers,      src/error.rs, security.rs,
-//!                 SecurityHeaders, RedactingLogger     logging.rs
-//! sessions        Sessions, SessionStore, MemoryStore  src/session/
-//! sign-in client  SignInClient (code flow, refresh)    src/oidc/client.rs
-//! verification    Oidc (one Realm per issuer),         src/oidc/verify.rs, fairing.rs, cache.rs,
-//!                 OidcFairing, token cache, DPoP       dpop.rs
-//! key store       KeyStore, KeySource; HTTP fetch      src/oidc/keystore.rs, fetch.rs
-//! pure rules      TokenRules, KeySet, metadata         src/oidc/tokens.rs, jwks.rs, discovery.rs
-//! base            OidcConfig, Identity, clock,         src/config.rs, identity.rs, clock.rs,
-//!                 levels of assurance, metric names    assurance.rs, telemetry.rs
+//! HTTP boundary   AuthError, catchers, pages,           src/error/, pages.rs, security.rs,
+//!                 SecurityHeaders, RedactingLogger      logging.rs
+//! sessions        Sessions, SessionStore, MemoryStore   src/session/
+//! sign-in client  SignInClient (code flow, refresh)     src/oidc/client.rs
+//! verification    Oidc (one Realm per issuer),          src/oidc/verify/, fairing.rs, cache.rs,
+//!                 OidcFairing, token cache, DPoP        dpop/
+//! key store       KeyStore, KeySource; HTTP fetch       src/oidc/keystore.rs, fetch.rs
+//! pure rules      TokenRules, KeySet, metadata          src/oidc/tokens.rs, jwks.rs, discovery.rs
+//! base            OidcConfig, Identity, clock,          src/config/, identity.rs, clock.rs,
+//!                 levels of assurance, metric names     assurance.rs, telemetry.rs
 //! ```
 //!
 //! - [`OidcFairing`] reads the `oidc` configuration ([`OidcConfig`]), discovers the realm
@@ -24,18 +45,20 @@
 //! - The guards [`AuthenticatedUser`] and [`RequireRole`] validate the request's
 //!   credentials against those keys (`src/oidc/tokens.rs` holds every rule) and hand
 //!   handlers an [`Identity`].
-//! - A failing guard records an [`AuthError`]; the [`catchers`] render it as an RFC 6750
-//!   response (`WWW-Authenticate`, [`ErrorBody`]), an [`ErrorPage`] for browsers, or a
-//!   redirect to `/login` for pages.
+//! - A failing guard records an [`AuthError`]; the [`catchers()`] render it as an RFC 6750
+//!   response (`WWW-Authenticate`, [`ErrorBody`]), an [`ErrorPage`] for browsers (built-in
+//!   HTML, or the app's own through [`ErrorPages`]), or a redirect to the sign-in for pages.
 //! - The browser sign-in: [`SignIn`] mounts the routes (login, callback, logout,
-//!   back-channel logout), which talk to Keycloak through the sign-in client; [`Sessions`]
-//!   keep the tokens server-side and refresh them; the page routes and `templates/` render
-//!   the pages; [`SecurityHeaders`] sets the browser security headers;
-//!   [`RedactingLogger`] keeps credentials out of the log (Rocket's request lines carry the
-//!   callback's `code` and `state`): [`rocket_with`] installs it, and [`SignIn`] refuses to
-//!   launch in an app that logs without it.
+//!   back-channel logout) where the app says, which talk to Keycloak through the sign-in
+//!   client; [`Sessions`] keep the tokens server-side and refresh them;
+//!   [`SecurityHeaders`] sets the browser security headers; [`RedactingLogger`] keeps
+//!   credentials out of the log (Rocket's request lines carry the callback's `code` and
+//!   `state`), and [`SignIn`] refuses to launch in an app that logs without it.
 //! - Accepted tokens are remembered in a verified-token cache, so a signature is verified
 //!   once.
+//! - The library knows no route or page of the app: where the sign-in lands is
+//!   [`SignIn`]'s setting, and the demo app (the workspace's top level) is a user like any
+//!   other.
 //!
 //! # Request flow
 //! `Authorization: Bearer <jwt>` → header parsed → (several realms: the realm its `iss`
@@ -43,46 +66,13 @@
 //! up by `kid` (one rate-limited refetch if unknown) → signature, `iss`, `aud`, `typ`, times
 //! → [`Identity`], cached for the request. A DPoP-bound token must come as
 //! `Authorization: DPoP <jwt>` with a `DPoP` proof, checked after the token and spent once
-//! (`src/oidc/dpop.rs`). Without an `Authorization` header, the session cookie is looked up
+//! (`src/oidc/dpop/`). Without an `Authorization` header, the session cookie is looked up
 //! instead (refreshing the tokens first when they are about to expire). Role and level
 //! guards ([`RequireRole`], [`RequireAcr`]) then check the identity.
 //!
-//! # Using it in your Rocket app
-//! ```no_run
-//! use rocket::{get, launch, routes};
-//! use rocket_keycloak::{AuthenticatedUser, OidcFairing, RequireRole, Role, RoleKind};
-//!
-//! struct Admin;
-//! impl Role for Admin {
-//!     const NAME: &'static str = "admin";
-//!     const KIND: RoleKind = RoleKind::Realm;
-//! }
-//!
-//! #[get("/secure-data")]
-//! fn secure_data(user: AuthenticatedUser) -> String {
-//!     format!("hello {}", user.display_name())
-//! }
-//!
-//! #[get("/admin-data")]
-//! fn admin_data(_admin: RequireRole<Admin>) -> &'static str {
-//!     "for admins only"
-//! }
-//!
-//! #[launch]
-//! fn rocket() -> _ {
-//!     // Rocket.toml: [default.oidc] issuer = "...", client_id = "..."
-//!     rocket::build()
-//!         .attach(OidcFairing)
-//!         .register("/", rocket_keycloak::catchers())
-//!         .mount("/", routes![secure_data, admin_data])
-//! }
-//! ```
-//!
-//! For the browser sign-in too, `.attach(rocket_keycloak::SignIn)`: it mounts `/login`,
-//! `/authorize`, `/logout` and `/backchannel-logout` and brings the session layer; an
-//! API-only app like the one above carries none of it. Call
-//! `RedactingLogger::new(level).install()` before building that rocket: `SignIn` refuses
-//! to launch when Rocket's log would show the callback's `code` and `state`.
+//! # Keying your data
+//! A subject (`sub`) is unique only within its issuer: with several realms, key what belongs
+//! to a user by the issuer and the subject together (`Identity::issuer` and `sub`).
 
 // The public surface is chosen below; a `pub` item nobody outside can reach would be a
 // visibility that says more than it means. Items for the project's own tests are `pub` for
@@ -118,7 +108,7 @@ use rocket::figment::providers::Env;
 pub use assurance::{AcrLevels, Assurance, Shortfall};
 pub use config::{
     ClientSecret, ConfigError, DEFAULT_ALGORITHMS, DpopPolicy, MetricsConfig, OidcConfig,
-    SessionStoreConfig,
+    RealmConfig, SessionStoreConfig,
 };
 pub use error::{AuthError, ErrorBody, catchers, default_catchers};
 #[cfg(feature = "dpop")]
@@ -142,6 +132,11 @@ pub use session::RedisStore;
 pub use session::{
     MemoryStore, SESSION_COOKIE, Session, SessionError, SessionStore, Sessions, StoreError,
 };
+
+// The README's examples are compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 /// What the project's benches, fuzz targets and tests reach into; not a stable API.
 #[cfg(feature = "testing")]
@@ -176,5 +171,48 @@ fn figment_from(base: Figment, env: Env) -> Figment {
         // The files' list named the realms of the issuer being replaced.
         (Some((_, issuer)), None) => figment.merge(("oidc.issuers", [issuer])),
         _ => figment,
+    }
+}
+
+#[cfg(test)]
+// figment's `Jail` closures return figment's own (large) error type.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    const FILES: &str = r#"
+        [default.oidc]
+        issuer = "http://localhost:8080/realms/demo"
+        issuers = ["http://localhost:8080/realms/demo", "http://localhost:8080/realms/partner"]
+        client_id = "demo-app"
+    "#;
+
+    #[test]
+    fn oidc_issuer_alone_points_the_app_at_another_keycloak() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("Rocket.toml", FILES)?;
+            let files = OidcConfig::from_figment(&figment()).expect("the files' two realms");
+            assert_eq!(files.realms.len(), 2);
+            jail.set_env("OIDC_ISSUER", "https://kc.example/realms/other");
+            let config = OidcConfig::from_figment(&figment()).expect("one variable is enough");
+            assert_eq!(config.issuer, "https://kc.example/realms/other");
+            let issuers: Vec<_> = config.realms.iter().map(|r| r.issuer.as_str()).collect();
+            assert_eq!(issuers, ["https://kc.example/realms/other"]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn oidc_issuer_and_oidc_issuers_that_disagree_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("Rocket.toml", FILES)?;
+            jail.set_env("OIDC_ISSUER", "https://kc.example/realms/other");
+            jail.set_env("OIDC_ISSUERS", r#"["https://kc.example/realms/third"]"#);
+            let error = OidcConfig::from_figment(&figment()).expect_err("they disagree");
+            assert_eq!(error.key, "oidc.issuers");
+            jail.set_env("OIDC_ISSUERS", r#"["https://kc.example/realms/other"]"#);
+            assert!(OidcConfig::from_figment(&figment()).is_ok(), "they agree");
+            Ok(())
+        });
     }
 }

@@ -20,6 +20,7 @@
 //!   keep the kit small.
 //! - **Dev-only**: `publish = false`, and nothing in the library's normal dependencies.
 
+pub mod app;
 pub mod bench_idp;
 pub mod browser;
 pub mod dpop;
@@ -29,6 +30,7 @@ pub mod keys;
 pub mod prometheus;
 pub mod tokens;
 
+pub use app::{figment_for, get_with_token};
 pub use idp::{Idp, Mode, REALM};
 pub use keys::TestKey;
 pub use tokens::{

@@ -2,7 +2,7 @@
 //! fresh proof passes once; every way a proof or a binding can be wrong is a 401 with the
 //! `DPoP` challenge; a bound token cannot pass as a plain bearer token; the `required`
 //! policy refuses plain tokens. The hostile proofs are in the adversarial corpus
-//! (`adversarial.rs`, `dpop_proof_cases`); real Keycloak tokens in `keycloak/dpop.rs`.
+//! (`adversarial/headers.rs`, `dpop_proof_cases`); real Keycloak tokens in `keycloak/dpop.rs`.
 
 use rocket::http::{Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};

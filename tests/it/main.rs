@@ -15,7 +15,6 @@ mod faults;
 mod flow;
 mod keycloak;
 mod keys;
-mod library;
 mod realms;
 mod redis;
 mod sessions;
@@ -24,25 +23,11 @@ mod step_up;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocket::figment::Figment;
-use rocket::http::{Header, Status};
+use rocket::http::Status;
 use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket_keycloak_testkit::{Idp, TestKey};
+pub use rocket_keycloak_testkit::{figment_for, get_with_token};
 use serde_json::{Value, json};
-
-/// The app's figment for an IdP: hermetic (no Rocket.toml, no environment).
-pub fn figment_for(idp: &Idp, overrides: Value) -> Figment {
-    let mut oidc = json!({
-        "issuer": idp.issuer(),
-        "client_id": "demo-app",
-        "client_secret": "test-secret",
-        "jwks_min_refresh_interval": 10,
-    });
-    for (k, v) in overrides.as_object().unwrap() {
-        oidc[k] = v.clone();
-    }
-    Figment::from(rocket::Config::debug_default()).merge(("log_level", "off")).merge(("oidc", oidc))
-}
 
 /// The demo app against `idp`, with config overrides.
 pub async fn spawn_app_with(idp: &Idp, overrides: Value) -> Client {
@@ -62,14 +47,6 @@ pub async fn idp_and_app() -> (Arc<Idp>, TestKey, Client) {
     let idp = Idp::start(&[&key]).await;
     let app = spawn_app(&idp).await;
     (idp, key, app)
-}
-
-/// GET `path` with `Authorization: Bearer <token>`.
-pub async fn get_with_token<'c>(app: &'c Client, path: &str, token: &str) -> LocalResponse<'c> {
-    app.get(path.to_owned())
-        .header(Header::new("Authorization", format!("Bearer {token}")))
-        .dispatch()
-        .await
 }
 
 /// POSTs `logout_token` to `/backchannel-logout`, as Keycloak does.

@@ -1,6 +1,6 @@
 //! The session layer under stress: when a refresh happens, what ends a session and what
 //! does not, a logout racing a refresh, and back-channel logout tokens that name only a
-//! `sid`. (The store's bounds and eviction are unit-tested in `src/session/store.rs`.)
+//! `sid`. (The store's bounds and eviction are unit-tested in `rocket_keycloak/src/session/memory.rs`.)
 
 use std::time::Duration;
 

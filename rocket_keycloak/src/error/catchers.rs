@@ -12,7 +12,9 @@ use rocket::http::Status;
 use rocket::response::Redirect;
 use rocket::{Catcher, Request, Responder, catch, catchers};
 
-use super::{AuthError, AuthPage, Refusal};
+use super::auth_error::AuthError;
+use super::challenge::AuthPage;
+use super::refusal::Refusal;
 use crate::assurance::Assurance;
 use crate::pages::{ErrorPage, wants_html};
 

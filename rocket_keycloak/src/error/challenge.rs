@@ -9,7 +9,8 @@ use rocket::Request;
 use rocket::http::Header;
 use rocket::response::{self, Responder, Response};
 
-use super::{AuthError, Refusal};
+use super::auth_error::AuthError;
+use super::refusal::Refusal;
 use crate::assurance::Shortfall;
 use crate::oidc::Oidc;
 use crate::pages::{ErrorBody, ErrorPage, RETRY_AFTER_SECS};
@@ -118,7 +119,7 @@ mod tests {
     use rocket::http::Status;
 
     use crate::assurance::{Assurance, Shortfall};
-    use crate::error::AuthError;
+    use crate::error::auth_error::AuthError;
     use crate::oidc::DpopError;
 
     #[test]

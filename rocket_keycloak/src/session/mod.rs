@@ -1,447 +1,57 @@
 //! Browser sessions: a server-side store behind [`SessionStore`], an opaque id in a
 //! private cookie, and the one-per-session token refresh.
 //!
-//! Decisions:
-//! - Keycloak's ID, access and refresh tokens together exceed a 4 KB cookie, so tokens stay
-//!   on the server. The cookie holds only a random 256-bit id, encrypted and authenticated
-//!   by Rocket's private cookies (`secret_key`), `HttpOnly`, `SameSite=Lax`, and `Secure`
-//!   when `app_url` is https. A new id is issued at every login (no session fixation).
-//! - [`MemoryStore`] is the default (`session/store.rs` says how it is bounded and evicts). The trait
-//!   is async and keyed by strings so a shared store (Redis, a database) can replace it for
-//!   several app instances.
+//! | file | holds |
+//! |---|---|
+//! | `cookie.rs` | the session cookie and random ids ([`SESSION_COOKIE`], [`random_id`]) |
+//! | `sessions.rs` | [`Sessions`]: the layer as Rocket state, the token refresh and its locks |
+//! | `error.rs` | [`SessionError`], and the rate-limited report of store errors |
+//! | `record.rs` | [`Session`], the record a store keeps, and [`StoreError`] |
+//! | `store.rs` | the [`SessionStore`] trait: what every store guarantees |
+//! | `memory.rs` | [`MemoryStore`], the default in-process store |
+//! | `redis.rs`, `sealed.rs` | `RedisStore`, the shared store, and its sealed records (`redis` feature) |
+//!
+//! This file holds only this doc and the re-exports; the children name each other by
+//! sibling paths (`super::store::SessionStore`), so the module graph has no cycle.
+//!
+//! Decisions (each stated in full in the file that makes it):
+//! - Tokens stay on the server; the cookie holds only a random 256-bit id, encrypted and
+//!   authenticated, and a new one at every login (`cookie.rs`).
+//! - [`MemoryStore`] is the default (`memory.rs` says how it is bounded and evicts); the
+//!   trait is async and keyed by strings so a shared store can replace it (`store.rs`).
 //! - Sessions are indexed by Keycloak's `sid` and by `sub`, so a back-channel logout can
-//!   end every matching session.
+//!   end every matching session (`store.rs`).
 //! - A session keeps the identity of its latest access token, not the token itself: the
 //!   app never sends it anywhere, and a refresh replaces both.
-//! - **When to refresh:** once the access token has less than a quarter of its lifetime
-//!   left, and at most the leeway ([`refresh_margin`]). A margin equal to the leeway would
-//!   refresh tokens that live no longer than the leeway (Keycloak clients with 10 s tokens
-//!   and the default 60 s leeway) on every request.
-//! - **What ends a session at refresh:** only a permanent refusal: Keycloak's
-//!   `invalid_grant` (the refresh token was revoked or the Keycloak session ended), or a
-//!   returned token that is forged, for someone else (another `sub`, OIDC Core 12.2), or
-//!   otherwise wrong for good (`FlowError::ends_session`). A temporary failure (Keycloak
-//!   or its keys unreachable, a key not yet published, clock skew on the new token) keeps
-//!   the session: the request gets a 503, or the still-valid access token.
-//! - **A refresh never resurrects a session:** its result is written back with
-//!   [`SessionStore::update`], which writes only if the session still exists, so a logout
-//!   or back-channel logout during the refresh wins.
-//! - **Logout-token replay** (`jti`) is remembered until the token's `exp` plus the leeway,
-//!   the whole time it could be accepted. The memory is bounded by time, never by refusing
-//!   a logout: past `MAX_SEEN_LOGOUT_TOKENS` live ids the one expiring soonest is
-//!   forgotten (replaying it could only end sessions again), because refusing a valid logout
-//!   would leave sessions alive, the unsafe direction.
-//! - Errors are this layer's own ([`SessionError`]): "ended" or "Keycloak unavailable";
-//!   the HTTP boundary decides what a browser or API client sees.
+//! - **When to refresh:** with a quarter of the access token's lifetime left, at most the
+//!   leeway ([`refresh_margin`]); **what ends a session at refresh:** only a permanent
+//!   refusal; **a refresh never resurrects a session** (`sessions.rs`).
+//! - **Logout-token replay** (`jti`) is remembered as long as the token could be accepted,
+//!   bounded by time, never by refusing a logout (`store.rs`).
+//! - Errors are this layer's own ([`SessionError`]); the HTTP boundary decides what a
+//!   client sees (`error.rs`).
+//!
+//! [`refresh_margin`]: sessions::refresh_margin
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
-
-use rocket::http::{Cookie, CookieJar, SameSite};
-
-use crate::clock::unix_now;
-use crate::config::{ConfigError, SessionStoreConfig};
-use crate::identity::Identity;
-use crate::oidc::{Oidc, SignInClient, Tokens};
-use crate::telemetry;
-
+mod cookie;
+mod error;
+mod memory;
 mod record;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "redis")]
 mod sealed;
+mod sessions;
 mod store;
 
+pub use cookie::SESSION_COOKIE;
+#[cfg_attr(not(feature = "testing"), allow(unused_imports))] // the `testing` module's path
+pub use cookie::random_id;
+pub(crate) use cookie::{clear_session_cookie, session_id, set_session_cookie};
+pub use error::SessionError;
+pub use memory::MemoryStore;
 pub use record::{Session, StoreError};
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
-pub use store::{MemoryStore, SessionStore};
-
-/// Name of the session cookie.
-pub const SESSION_COOKIE: &str = "kc_session";
-
-/// Why a session could not be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SessionError {
-    /// No such session, or it ended (expired, logged out, refresh refused).
-    Ended,
-    /// The access token expired and Keycloak could not be reached to refresh it.
-    Unavailable,
-    /// The session store could not be reached.
-    StoreUnavailable,
-}
-
-impl std::fmt::Display for SessionError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Ended => "no current session",
-            Self::Unavailable => "the session's tokens could not be refreshed",
-            Self::StoreUnavailable => "the session store is not reachable",
-        })
-    }
-}
-
-impl std::error::Error for SessionError {}
-
-impl From<StoreError> for SessionError {
-    fn from(error: StoreError) -> Self {
-        report_store_error(&error);
-        Self::StoreUnavailable
-    }
-}
-
-/// How often a failing session store is reported at `warn`.
-const STORE_WARNING_EVERY: Duration = Duration::from_secs(30);
-
-/// Logs a store error at `warn` at most once per [`STORE_WARNING_EVERY`], saying how many
-/// were not reported since: every session request fails while Redis is down, and one line
-/// each would bury the log (the rest go to `debug`).
-fn report_store_error(error: &StoreError) {
-    static LAST: Mutex<Option<(std::time::Instant, u64)>> = Mutex::new(None);
-    let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
-    match last.as_mut() {
-        Some((at, unreported)) if at.elapsed() < STORE_WARNING_EVERY => {
-            *unreported += 1;
-            log::debug!("{error}");
-        }
-        _ => {
-            let unreported = last.map_or(0, |(_, n)| n);
-            *last = Some((std::time::Instant::now(), 0));
-            if unreported == 0 {
-                log::warn!("{error}");
-            } else {
-                log::warn!(
-                    "{error} ({unreported} more session store errors since the last report)"
-                );
-            }
-        }
-    }
-}
-
-/// A fresh random identifier (256 bits, base64url).
-pub fn random_id() -> String {
-    openidconnect::CsrfToken::new_random_len(32).into_secret()
-}
-
-/// The session id from the private cookie, if present and authentic.
-pub(crate) fn session_id(cookies: &CookieJar<'_>) -> Option<String> {
-    cookies.get_private(SESSION_COOKIE).map(|c| c.value().to_owned())
-}
-
-/// Sets the session cookie.
-pub(crate) fn set_session_cookie(cookies: &CookieJar<'_>, id: String, secure: bool) {
-    let cookie = Cookie::build((SESSION_COOKIE, id))
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(secure);
-    cookies.add_private(cookie);
-}
-
-/// Removes the session cookie.
-pub(crate) fn clear_session_cookie(cookies: &CookieJar<'_>) {
-    cookies.remove_private(Cookie::build(SESSION_COOKIE).path("/"));
-}
-
-/// Per-process locks so that concurrent requests of one instance refresh a session's tokens
-/// only once (across instances, the store's refresh lock does the same).
-#[derive(Default)]
-pub(crate) struct RefreshLocks(Mutex<HashMap<String, Arc<rocket::tokio::sync::Mutex<()>>>>);
-
-impl RefreshLocks {
-    /// The lock of session `id`.
-    pub(crate) fn for_session(&self, id: &str) -> Arc<rocket::tokio::sync::Mutex<()>> {
-        let mut locks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if locks.len() > 10_000 {
-            // Drop locks nobody holds; they are recreated on demand.
-            locks.retain(|_, lock| Arc::strong_count(lock) > 1);
-        }
-        locks.entry(id.to_owned()).or_default().clone()
-    }
-}
-
-/// The session layer as Rocket state: the store and the per-process refresh locks.
-pub struct Sessions {
-    store: Arc<dyn SessionStore>,
-    locks: RefreshLocks,
-}
-
-impl Default for Sessions {
-    fn default() -> Self {
-        Self::new(MemoryStore::default())
-    }
-}
-
-/// How long the store's refresh lock lives at most: one token request and one key refetch.
-/// The holder releases it as soon as its refresh ends, so a Keycloak outage holds it for at
-/// most the fetch timeout; the expiry only matters when the holder dies mid-refresh.
-pub(crate) const REFRESH_LOCK_TTL: Duration = Duration::from_secs(12);
-/// How often an instance waiting for another instance's refresh looks again.
-const REFRESH_POLL: Duration = Duration::from_millis(50);
-
-/// How long before its expiry an access token is refreshed: a quarter of its lifetime, and
-/// at most the leeway (see the module doc). Without `iat`, the leeway.
-pub(crate) fn refresh_margin(identity: &Identity, leeway: Duration) -> u64 {
-    let leeway = leeway.as_secs();
-    match identity.issued_at {
-        Some(iat) => (identity.expires_at.saturating_sub(iat) / 4).min(leeway),
-        None => leeway,
-    }
-}
-
-impl Sessions {
-    /// The session layer `config` asks for (`oidc.session_store`). `secret` is the app's
-    /// configured `secret_key`: a shared store seals its records with keys derived from it,
-    /// so it must be set explicitly, and be the same on every instance.
-    pub fn for_config(
-        config: &SessionStoreConfig,
-        secret: Option<&str>,
-    ) -> Result<Self, ConfigError> {
-        #[cfg(not(feature = "redis"))]
-        let _ = secret; // only a shared store needs it
-        match config {
-            SessionStoreConfig::Memory => Ok(Self::default()),
-            #[cfg(not(feature = "redis"))]
-            SessionStoreConfig::Redis(_) => Err(ConfigError::new(
-                "session_store",
-                "a Redis store needs the `redis` feature of rocket_keycloak, which this build lacks",
-            )),
-            #[cfg(feature = "redis")]
-            SessionStoreConfig::Redis(url) => {
-                let secret = secret.filter(|s| !s.is_empty()).ok_or_else(|| {
-                    ConfigError::new(
-                        "session_store",
-                        "a Redis session store needs an explicit `secret_key` \
-                         (ROCKET_SECRET_KEY), the same on every instance: it keys the session \
-                         cookie and the encryption of the records",
-                    )
-                })?;
-                let store = RedisStore::open(
-                    url,
-                    secret.as_bytes(),
-                    store::DEFAULT_LIFETIME,
-                    store::DEFAULT_SESSIONS_PER_USER,
-                )
-                .map_err(|e| ConfigError::new("session_store", e.to_string()))?;
-                log::info!("sessions are kept in Redis: {config:?}");
-                Ok(Self::new(store))
-            }
-        }
-    }
-
-    /// Sessions kept in `store`.
-    pub fn new(store: impl SessionStore) -> Self {
-        Self { store: Arc::new(store), locks: RefreshLocks::default() }
-    }
-
-    /// The underlying store.
-    pub fn store(&self) -> &dyn SessionStore {
-        self.store.as_ref()
-    }
-
-    /// Stores a new session for freshly exchanged tokens under a new random id.
-    pub(crate) async fn create(&self, tokens: Tokens) -> Result<(String, Session), SessionError> {
-        let session = Session {
-            identity: tokens.identity,
-            id_token: tokens.id_token,
-            refresh_token: tokens.refresh_token,
-            csrf_token: random_id(),
-            revision: 0,
-        };
-        let id = random_id();
-        self.store.put(&id, session.clone()).await?;
-        Ok((id, session))
-    }
-
-    /// The session `id` as stored, without refreshing it.
-    pub async fn get(&self, id: &str) -> Result<Option<Session>, SessionError> {
-        Ok(self.store.get(id).await?)
-    }
-
-    /// The session `id`, refreshed first when its access token is about to expire
-    /// (a quarter of its lifetime, at most the leeway). Ends the session only when the refresh
-    /// is refused for good.
-    pub async fn current(&self, oidc: &Oidc, id: &str) -> Result<Session, SessionError> {
-        let leeway = oidc.config().leeway;
-        let fresh =
-            |s: &Session| s.access_expires_at() > unix_now() + refresh_margin(&s.identity, leeway);
-        let session = self.store.get(id).await?.ok_or(SessionError::Ended)?;
-        if fresh(&session) {
-            return Ok(session);
-        }
-        // One refresh per session in this process: later requests wait here, then find the
-        // fresh tokens.
-        let lock = self.locks.for_session(id);
-        let _guard = lock.lock().await;
-        // And one across instances: the store's lock, with a re-read once it is ours.
-        let owner = random_id();
-        let deadline = rocket::tokio::time::Instant::now() + REFRESH_LOCK_TTL;
-        let session = loop {
-            let session = self.store.get(id).await?.ok_or(SessionError::Ended)?;
-            if fresh(&session) {
-                return Ok(session);
-            }
-            if self.store.lock_refresh(id, &owner, REFRESH_LOCK_TTL).await? {
-                match self.store.get(id).await {
-                    Ok(Some(session)) => break session,
-                    other => {
-                        let _ = self.store.unlock_refresh(id, &owner).await;
-                        return Err(other.map_or_else(Into::into, |_| SessionError::Ended));
-                    }
-                }
-            }
-            if rocket::tokio::time::Instant::now() >= deadline {
-                log::warn!("another instance's refresh of this session did not finish in time");
-                return Err(SessionError::Unavailable);
-            }
-            rocket::tokio::time::sleep(REFRESH_POLL).await;
-        };
-        let result =
-            if fresh(&session) { Ok(session) } else { self.refresh(oidc, id, session).await };
-        if let Err(error) = self.store.unlock_refresh(id, &owner).await {
-            log::warn!("refresh lock not released (it expires by itself): {error}");
-        }
-        result
-    }
-
-    /// Refreshes `session` (read at its current revision, under the refresh lock).
-    async fn refresh(
-        &self,
-        oidc: &Oidc,
-        id: &str,
-        session: Session,
-    ) -> Result<Session, SessionError> {
-        let Some(refresh_token) = session.refresh_token.clone() else {
-            self.store.remove(id).await?;
-            return Err(SessionError::Ended);
-        };
-        let refreshed = match SignInClient::new(oidc) {
-            Ok(client) => client.refresh(&refresh_token).await,
-            Err(error) => Err(error),
-        };
-        let sub = &session.identity.sub;
-        telemetry::refresh(match &refreshed {
-            Ok(tokens) if tokens.identity.sub == *sub => "ok",
-            Ok(_) => "invalid_grant",
-            Err(error) if error.ends_session() => "invalid_grant",
-            Err(_) => "error",
-        });
-        match refreshed {
-            Ok(tokens) if tokens.identity.sub != *sub => {
-                // OIDC Core 12.2: a refresh must not change who is signed in.
-                log::warn!("session of {sub} ended: the refreshed token is for another subject");
-                self.store.remove(id).await?;
-                Err(SessionError::Ended)
-            }
-            Ok(tokens) => {
-                // The level of assurance is that of the sign-in: a refresh never raises it.
-                let mut identity = Arc::unwrap_or_clone(tokens.identity);
-                identity.acr.clone_from(&session.identity.acr);
-                identity.auth_time = session.identity.auth_time;
-                let refreshed = Session {
-                    identity: Arc::new(identity),
-                    id_token: tokens.id_token.or(session.id_token),
-                    refresh_token: tokens.refresh_token.or(session.refresh_token),
-                    csrf_token: session.csrf_token,
-                    revision: session.revision,
-                };
-                if self.store.update(id, refreshed.clone()).await? {
-                    log::debug!("session of {} refreshed", refreshed.identity.sub);
-                    return Ok(refreshed);
-                }
-                // Not written: the session ended meanwhile (it stays ended), or another
-                // instance refreshed it first (its result wins).
-                match self.store.get(id).await? {
-                    Some(current) => Ok(current),
-                    None => {
-                        log::info!("session of {sub} ended during its refresh; it stays ended");
-                        Err(SessionError::Ended)
-                    }
-                }
-            }
-            Err(error) if error.ends_session() => {
-                // With refresh-token rotation, a refresh that lost a race with another
-                // instance's (its lock expired) is refused although the session lives on.
-                if let Some(current) = self.store.get(id).await?
-                    && current.revision != session.revision
-                {
-                    return Ok(current);
-                }
-                log::info!("session of {sub} ended: {error}");
-                self.store.remove(id).await?;
-                Err(SessionError::Ended)
-            }
-            Err(error) if session.access_expires_at() > unix_now() => {
-                log::warn!("token refresh failed, serving the still-valid access token: {error}");
-                Ok(session)
-            }
-            Err(error) => {
-                log::warn!("token refresh failed, the session is kept: {error}");
-                Err(SessionError::Unavailable)
-            }
-        }
-    }
-
-    /// Ends session `id`.
-    pub async fn end(&self, id: &str) -> Result<(), SessionError> {
-        Ok(self.store.remove(id).await?)
-    }
-
-    /// Ends every session of a Keycloak session (`sid`); returns how many.
-    pub async fn end_by_sid(&self, sid: &str) -> Result<usize, SessionError> {
-        Ok(self.store.remove_by_sid(sid).await?)
-    }
-
-    /// Ends every session of a subject; returns how many.
-    pub async fn end_by_sub(&self, sub: &str) -> Result<usize, SessionError> {
-        Ok(self.store.remove_by_sub(sub).await?)
-    }
-
-    /// Whether the store answers.
-    pub async fn ping(&self) -> Result<(), SessionError> {
-        Ok(self.store.ping().await?)
-    }
-
-    /// Records a DPoP proof in the shared store; `None` if the store keeps none.
-    #[cfg(feature = "dpop")]
-    pub(crate) async fn first_use_of_proof(
-        &self,
-        id: &[u8; 32],
-        accepted_until: u64,
-    ) -> Result<Option<bool>, SessionError> {
-        Ok(self.store.first_use_of_proof(id, accepted_until).await?)
-    }
-
-    /// Records a logout token id until `accepted_until`; false if it was seen before.
-    pub(crate) async fn first_use_of_logout_token(
-        &self,
-        jti: &str,
-        accepted_until: u64,
-    ) -> Result<bool, SessionError> {
-        Ok(self.store.first_use_of_logout_token(jti, accepted_until).await?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::session::record::test_session as session;
-
-    #[test]
-    fn refresh_margin_is_a_quarter_of_the_lifetime_capped_by_the_leeway() {
-        let identity = |iat: Option<u64>, exp: u64| Identity {
-            issued_at: iat,
-            expires_at: exp,
-            ..(*session("u", "s").identity).clone()
-        };
-        let leeway = Duration::from_secs(60);
-        // Keycloak's `demo-app-short`: 10 s tokens under a 60 s leeway.
-        assert_eq!(refresh_margin(&identity(Some(1000), 1010), leeway), 2);
-        // Five-minute tokens: the leeway caps the quarter (75 s).
-        assert_eq!(refresh_margin(&identity(Some(1000), 1300), leeway), 60);
-        assert_eq!(refresh_margin(&identity(None, 1300), leeway), 60);
-        assert_eq!(refresh_margin(&identity(Some(2000), 1000), leeway), 0);
-    }
-}
+pub use sessions::Sessions;
+pub use store::SessionStore;

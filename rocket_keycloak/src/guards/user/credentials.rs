@@ -2,6 +2,8 @@
 //! token. A token in the query string (`?access_token=`) is deliberately ignored (RFC 6750
 //! §2.3 leaks tokens into logs and history).
 
+use rocket::Request;
+
 use crate::error::AuthError;
 
 /// The `Authorization` schemes this crate takes an access token from.
@@ -48,13 +50,22 @@ pub fn authorization_token<'a>(
 
 /// The value of header `name` if it appears at most once; `Err` if repeated.
 #[cfg(any(feature = "dpop", feature = "sign-in"))]
-pub(super) fn only_header<'r>(
-    request: &'r rocket::Request<'_>,
-    name: &str,
-) -> Result<Option<&'r str>, ()> {
+pub(super) fn only_header<'r>(request: &'r Request<'_>, name: &str) -> Result<Option<&'r str>, ()> {
     let mut values = request.headers().get(name);
     let first = values.next();
     if values.next().is_some() { Err(()) } else { Ok(first) }
+}
+
+/// The request header that carries the session's CSRF token.
+pub const CSRF_HEADER: &str = "X-CSRF-Token";
+
+/// The anti-CSRF token of the browser session that authenticated this request, if any.
+pub(super) struct SessionCsrf(pub(super) Option<String>);
+
+/// The CSRF token of the session behind this request's authentication; `None` when the
+/// request came with a bearer token (or not authenticated).
+pub(super) fn session_csrf_token<'r>(request: &'r Request<'_>) -> Option<&'r str> {
+    request.local_cache(|| SessionCsrf(None)).0.as_deref()
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use std::ops::Deref;
 use rocket::Request;
 use rocket::request::{FromRequest, Outcome};
 
-use super::{AuthenticatedUser, session_csrf_token};
+use super::authenticated::AuthenticatedUser;
+use super::credentials::session_csrf_token;
 use crate::error::{AuthError, Refusal};
 use crate::identity::Identity;
 

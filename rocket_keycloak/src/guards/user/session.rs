@@ -22,7 +22,7 @@ use rocket::Request;
 use rocket::http::Method;
 
 use super::credentials::only_header;
-use super::{CSRF_HEADER, SessionCsrf};
+use super::credentials::{CSRF_HEADER, SessionCsrf};
 use crate::error::AuthError;
 use crate::identity::Identity;
 use crate::oidc::Oidc;

@@ -10,8 +10,17 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::{DpopError, MAX_JTI_BYTES, MAX_PROOF_BYTES, PROOF_MAX_AGE, PROOF_MAX_FUTURE};
+use super::error::DpopError;
 
+/// Proofs longer than this are refused before parsing (a proof with an RSA-4096 key is
+/// about 1.5 KiB).
+pub(crate) const MAX_PROOF_BYTES: usize = 8 * 1024;
+/// The oldest `iat` accepted, in seconds before now.
+pub(crate) const PROOF_MAX_AGE: u64 = 60;
+/// The latest `iat` accepted, in seconds after now (clock skew).
+pub(crate) const PROOF_MAX_FUTURE: u64 = 5;
+/// The longest `jti` accepted.
+pub(crate) const MAX_JTI_BYTES: usize = 256;
 /// A proof that passed every check but the replay check, which its `jti` is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedProof {

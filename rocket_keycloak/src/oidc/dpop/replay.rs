@@ -4,8 +4,10 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use super::MAX_REMEMBERED_PROOFS;
 use super::proof::CheckedProof;
+
+/// Live proofs the in-process replay cache holds at most (about 40 MiB when full).
+pub(crate) const MAX_REMEMBERED_PROOFS: usize = 1_000_000;
 
 /// The in-process single-use record of proofs, for apps without a shared session store.
 #[derive(Debug, Default)]

@@ -2,9 +2,17 @@
 //! the wait bounds, and what a failed load keeps.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use rocket::tokio;
+use rocket::tokio::time::Instant;
+
+use super::schedule::RETRY_MARGIN;
+use super::state::MAX_KID_WAITERS;
 use super::*;
 use crate::oidc::jwks::KeyId;
+use crate::oidc::jwks::KeySet;
 use crate::oidc::jwks::test_support::key_set;
 
 const INTERVAL: Duration = Duration::from_secs(10);

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{VerifyError, WAIT_MARGIN};
+use super::error::VerifyError;
 use crate::config::{OidcConfig, RealmConfig};
 use crate::identity::Claims;
 use crate::identity::Identity;
@@ -12,6 +12,9 @@ use crate::oidc::fetch::{CONNECT_TIMEOUT, FETCH_TIMEOUT, ProviderDocuments};
 use crate::oidc::jwks::{KeyId, KeySet};
 use crate::oidc::keystore::{Issued, KeyStore, MissingKey, Timing};
 use crate::oidc::tokens::{ClaimedIssue, TokenError, TokenKind, TokenRules};
+
+/// Slack on top of one fetch timeout for a request waiting on an unknown-kid refetch.
+const WAIT_MARGIN: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// One accepted realm: its issuer, access-token rules, keys and verified-token cache.
 pub(super) struct Realm {

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use super::{Oidc, VerifyError};
+use super::error::VerifyError;
+use super::provider::Oidc;
 use crate::clock::unix_now;
 use crate::identity::Claims;
 use crate::oidc::discovery::ProviderMetadata;

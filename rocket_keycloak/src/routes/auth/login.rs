@@ -3,22 +3,91 @@
 
 use std::sync::Arc;
 
-use openidconnect::AuthorizationCode;
+use openidconnect::{AuthorizationCode, Nonce, PkceCodeVerifier, RedirectUrl};
 use rocket::form::FromForm;
 use rocket::http::{Cookie, CookieJar, SameSite, Status};
 use rocket::response::Redirect;
 use rocket::time::Duration as CookieDuration;
-use rocket::{State, get};
+use rocket::{State, get, uri};
+use serde::{Deserialize, Serialize};
 
-use super::{
-    LOGIN_COOKIE_PREFIX, LOGIN_STATE_SECONDS, LoginState, Paths, local_path, local_path_or_default,
-    requested_assurance, unavailable,
-};
+use super::paths::{Paths, local_path, local_path_or_default};
+use crate::assurance::Assurance;
 use crate::clock::unix_now;
-use crate::oidc::{Oidc, SignInClient};
+use crate::config::OidcConfig;
+use crate::oidc::{FlowError, Oidc, SignInClient};
 use crate::pages::ErrorPage;
 use crate::session::{self, SessionError, Sessions};
 use crate::telemetry;
+
+/// How long a started sign-in may take.
+const LOGIN_STATE_SECONDS: i64 = 600;
+const LOGIN_COOKIE_PREFIX: &str = "kc_login_";
+
+/// What the login cookie holds between `/login` and `/authorize`.
+#[derive(Serialize, Deserialize)]
+pub struct LoginState {
+    nonce: Nonce,
+    verifier: PkceCodeVerifier,
+    /// Where to go after sign-in (already checked to be a local path).
+    pub next: String,
+    started: u64,
+    /// The level of assurance asked of Keycloak, which the ID token must show.
+    #[serde(default)]
+    step_up: Option<Assurance>,
+}
+
+impl LoginState {
+    /// Decodes a login cookie's (decrypted) value.
+    pub fn decode(value: &str) -> Option<Self> {
+        serde_json::from_str(value).ok()
+    }
+}
+
+/// The sign-in route's URI for a `next` path, asking for `step_up` if given.
+pub(super) fn login_uri(paths: &Paths, next: &str, step_up: Option<&Assurance>) -> String {
+    let acr = step_up.map(|s| s.acr.as_str());
+    let max_age = step_up.and_then(|s| s.max_age).map(|age| age.to_string());
+    paths.under_base(&uri!(login(next = Some(next), acr = acr, max_age = max_age.as_deref())))
+}
+
+/// The callback's path: the login cookie is sent there only.
+fn callback_path(paths: &Paths) -> String {
+    paths.under_base(&uri!(authorize(_)))
+}
+
+/// The callback's absolute URL, registered in Keycloak as the redirect URI.
+fn redirect_url(paths: &Paths, config: &OidcConfig) -> Result<RedirectUrl, FlowError> {
+    RedirectUrl::new(config.app_path(&callback_path(paths))).map_err(FlowError::BadUrl)
+}
+
+/// A sign-in that cannot start or finish because Keycloak is not there.
+pub(super) fn unavailable(message: &str) -> ErrorPage {
+    ErrorPage::new(Status::ServiceUnavailable, message)
+}
+
+/// The level of assurance a `/login` link asks for: `acr` must be a configured level and
+/// `max_age` a number of seconds, and `max_age` needs `acr`. Anything else is refused
+/// rather than dropped, so a page never gets a sign-in weaker than it asked for.
+fn requested_assurance(
+    config: &OidcConfig,
+    acr: Option<&str>,
+    max_age: Option<&str>,
+) -> Result<Option<Assurance>, ErrorPage> {
+    let bad = |message: &str| ErrorPage::new(Status::BadRequest, message);
+    let max_age = match max_age {
+        None => None,
+        Some(age) => Some(age.parse::<u64>().map_err(|_| bad("max_age must be a number."))?),
+    };
+    match acr {
+        None if max_age.is_some() => Err(bad("max_age needs acr.")),
+        None => Ok(None),
+        Some(acr) if config.acr_levels.rank(acr).is_none() => {
+            Err(bad("This level of authentication is unknown."))
+        }
+        Some(acr) => Ok(Some(Assurance { acr: acr.to_owned(), max_age })),
+    }
+}
 
 #[get("/login?<next>&<acr>&<max_age>")]
 pub(super) fn login(
@@ -30,8 +99,7 @@ pub(super) fn login(
     cookies: &CookieJar<'_>,
 ) -> Result<Redirect, ErrorPage> {
     let step_up = requested_assurance(oidc.config(), acr, max_age)?;
-    let request = paths
-        .redirect_url(oidc.config())
+    let request = redirect_url(paths, oidc.config())
         .and_then(|redirect| Ok(SignInClient::new(oidc)?.begin_login(&redirect, step_up.as_ref())))
         .map_err(|e| {
             log::warn!("cannot start sign-in: {e}");
@@ -47,7 +115,7 @@ pub(super) fn login(
     let value = serde_json::to_string(&state).unwrap_or_default();
     let name = format!("{LOGIN_COOKIE_PREFIX}{}", request.state.secret());
     let cookie = Cookie::build((name, value))
-        .path(paths.callback_path())
+        .path(callback_path(paths))
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(oidc.config().secure_cookies())
@@ -105,7 +173,7 @@ async fn finish_sign_in(
             bad("This sign-in link is unknown, expired or already used. Please sign in again.")
         })?;
     // Single use: gone before anything else can fail.
-    cookies.remove_private(Cookie::build(cookie_name).path(paths.callback_path()));
+    cookies.remove_private(Cookie::build(cookie_name).path(callback_path(paths)));
     remove_stale_login_cookies(cookies, paths);
     if unix_now().saturating_sub(login.started) > LOGIN_STATE_SECONDS as u64 {
         return Err(bad("The sign-in took too long. Please sign in again."));
@@ -137,7 +205,7 @@ async fn finish_sign_in(
         .map(|c| AuthorizationCode::new(c.to_owned()))
         .ok_or_else(|| bad("The sign-in response has no code."))?;
     let exchanged = async {
-        let redirect = paths.redirect_url(oidc.config())?;
+        let redirect = redirect_url(paths, oidc.config())?;
         let client = SignInClient::new(oidc)?;
         client.exchange_code(code, login.verifier, &login.nonce, &redirect).await
     };
@@ -194,6 +262,6 @@ fn remove_stale_login_cookies(cookies: &CookieJar<'_>, paths: &Paths) {
         .map(|c| c.name().to_owned())
         .collect();
     for name in stale {
-        cookies.remove_private(Cookie::build(name).path(paths.callback_path()));
+        cookies.remove_private(Cookie::build(name).path(callback_path(paths)));
     }
 }

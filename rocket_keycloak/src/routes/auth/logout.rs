@@ -9,7 +9,8 @@ use rocket::response::Redirect;
 use rocket::serde::json::{Json, Value, json};
 use rocket::{State, post};
 
-use super::{Paths, unavailable};
+use super::login::unavailable;
+use super::paths::Paths;
 use crate::oidc::{LogoutTarget, Oidc, VerifyError};
 use crate::pages::{ErrorBody, ErrorPage};
 use crate::security::{NoStore, constant_time_eq};

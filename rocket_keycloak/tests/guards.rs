@@ -1,13 +1,12 @@
-//! The guards and fairing reused by another Rocket app, the way the README shows.
+//! The guards and fairing in an app of their own, the way the README shows.
+#![allow(missing_docs)]
 
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 use rocket::{get, routes};
 use rocket_keycloak::{AuthenticatedUser, OidcFairing, PageUser, RequireRole, Role, RoleKind};
-use rocket_keycloak_testkit::{Idp, TestKey, access_claims, mint};
+use rocket_keycloak_testkit::{Idp, TestKey, access_claims, figment_for, get_with_token, mint};
 use serde_json::json;
-
-use crate::{figment_for, get_with_token};
 
 struct Editor;
 impl Role for Editor {

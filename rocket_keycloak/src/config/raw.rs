@@ -1,0 +1,80 @@
+//! The `oidc` table as written in `Rocket.toml` or `OIDC_*` variables, before any check,
+//! and the list of its keys.
+
+use serde::Deserialize;
+
+/// The figment key that holds this crate's settings.
+pub(crate) const CONFIG_KEY: &str = "oidc";
+
+/// Raw values as they appear in `Rocket.toml` or `OIDC_*` variables.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub(super) issuer: Option<String>,
+    pub(super) client_id: Option<String>,
+    pub(super) client_secret: Option<String>,
+    pub(super) audience: Option<String>,
+    pub(super) app_url: Option<String>,
+    pub(super) discovery_url: Option<String>,
+    pub(super) leeway: Option<u64>,
+    pub(super) jwks_refresh_interval: Option<u64>,
+    pub(super) jwks_min_refresh_interval: Option<u64>,
+    pub(super) algorithms: Option<Vec<String>>,
+    pub(super) allowed_azp: Option<Vec<String>>,
+    pub(super) session_store: Option<String>,
+    pub(super) metrics: Option<String>,
+    pub(super) acr_levels: Option<Vec<String>>,
+    pub(super) dpop: Option<String>,
+    pub(super) issuers: Option<Vec<RawRealm>>,
+    pub(super) allow_insecure_http: Option<bool>,
+}
+
+/// One entry of `oidc.issuers`: an issuer URL, or a table with its own audience and
+/// discovery URL.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawRealm {
+    Issuer(String),
+    Table(RawRealmTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRealmTable {
+    issuer: String,
+    audience: Option<String>,
+    discovery_url: Option<String>,
+}
+
+impl RawRealm {
+    /// The issuer, and the audience and discovery URL if the entry names them.
+    pub(super) fn into_parts(self) -> (String, Option<String>, Option<String>) {
+        match self {
+            Self::Issuer(issuer) => (issuer, None, None),
+            Self::Table(RawRealmTable { issuer, audience, discovery_url }) => {
+                (issuer, audience, discovery_url)
+            }
+        }
+    }
+}
+
+/// Every key of the `oidc` table.
+pub(super) const KEYS: [&str; 17] = [
+    "issuer",
+    "client_id",
+    "client_secret",
+    "audience",
+    "app_url",
+    "discovery_url",
+    "leeway",
+    "jwks_refresh_interval",
+    "jwks_min_refresh_interval",
+    "algorithms",
+    "allowed_azp",
+    "session_store",
+    "allow_insecure_http",
+    "metrics",
+    "acr_levels",
+    "dpop",
+    "issuers",
+];

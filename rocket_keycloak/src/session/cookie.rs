@@ -1,0 +1,40 @@
+//! The session cookie and the random ids: what a browser holds of its session.
+//!
+//! Decisions:
+//! - Keycloak's ID, access and refresh tokens together exceed a 4 KB cookie, so tokens stay
+//!   on the server. The cookie holds only a random 256-bit id ([`random_id`]), encrypted and
+//!   authenticated by Rocket's private cookies (`secret_key`), `HttpOnly`, `SameSite=Lax`,
+//!   and `Secure` when `app_url` is https. A new id is issued at every login (no session
+//!   fixation).
+//! - An id that is missing, or that fails Rocket's authentication, is no session: the
+//!   caller never sees the difference.
+
+use rocket::http::{Cookie, CookieJar, SameSite};
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "kc_session";
+
+/// A fresh random identifier (256 bits, base64url).
+pub fn random_id() -> String {
+    openidconnect::CsrfToken::new_random_len(32).into_secret()
+}
+
+/// The session id from the private cookie, if present and authentic.
+pub(crate) fn session_id(cookies: &CookieJar<'_>) -> Option<String> {
+    cookies.get_private(SESSION_COOKIE).map(|c| c.value().to_owned())
+}
+
+/// Sets the session cookie.
+pub(crate) fn set_session_cookie(cookies: &CookieJar<'_>, id: String, secure: bool) {
+    let cookie = Cookie::build((SESSION_COOKIE, id))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure);
+    cookies.add_private(cookie);
+}
+
+/// Removes the session cookie.
+pub(crate) fn clear_session_cookie(cookies: &CookieJar<'_>) {
+    cookies.remove_private(Cookie::build(SESSION_COOKIE).path("/"));
+}

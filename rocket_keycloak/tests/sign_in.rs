@@ -1,0 +1,106 @@
+//! The `sign_in` example and `SignIn`'s settings: where the routes are mounted and where the
+//! browser lands, with the built-in pages (no templates anywhere).
+#![allow(missing_docs)]
+
+#[path = "../examples/sign_in.rs"]
+#[allow(dead_code)] // the example's `main`
+mod sign_in;
+
+use std::collections::HashMap;
+
+use rocket::http::{Accept, ContentType, Status};
+use rocket::local::asynchronous::Client;
+use rocket_keycloak::SignIn;
+use rocket_keycloak_testkit::{
+    Idp, TestKey, access_claims, figment_for, id_claims, mint, token_response,
+};
+use serde_json::json;
+
+fn query(location: &str) -> HashMap<String, String> {
+    url::Url::parse(location).unwrap().query_pairs().into_owned().collect()
+}
+
+#[rocket::async_test]
+async fn a_browser_signs_in_and_lands_where_the_app_said() {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    let app = Client::tracked(sign_in::app(figment_for(&idp, json!({})))).await.unwrap();
+    // Anonymous on a page: sent to the sign-in, which sends it to Keycloak.
+    let response = app.get("/hello").header(Accept::HTML).dispatch().await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(response.headers().get_one("Location"), Some("/login?next=%2Fhello"));
+    // A sign-in started without `next` lands on `after_login`.
+    let response = app.get("/login").dispatch().await;
+    let location = response.headers().get_one("Location").unwrap().to_owned();
+    let q = query(&location);
+    assert_eq!(q["redirect_uri"], "http://localhost:8000/authorize");
+    let id = mint(&key, &id_claims(&idp, "alice", &q["nonce"]));
+    let access = mint(&key, &access_claims(&idp, "alice", &["user"]));
+    idp.expect_code("code-1", token_response(&access, Some(&id), Some("refresh")));
+    let uri = format!("/authorize?state={}&code=code-1", q["state"]);
+    let response = app.get(uri).dispatch().await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(response.headers().get_one("Location"), Some("/hello"));
+    let page = app.get("/hello").header(Accept::HTML).dispatch().await;
+    assert_eq!(page.status(), Status::Ok);
+    assert!(page.into_string().await.unwrap().contains("Hello, alice Example!"));
+}
+
+async fn mounted_at_auth(idp: &Idp) -> Client {
+    let sign_in = SignIn::new()
+        .mount_at("/auth")
+        .after_login("/hello")
+        .after_logout("/bye")
+        .after_refusal("/start");
+    let rocket = rocket::custom(figment_for(idp, json!({})))
+        .attach(rocket_keycloak::OidcFairing)
+        .attach(sign_in)
+        .register("/", rocket_keycloak::catchers());
+    Client::tracked(rocket).await.unwrap()
+}
+
+#[rocket::async_test]
+async fn the_routes_move_with_mount_at_and_the_redirect_uri_with_them() {
+    let idp = Idp::start(&[&TestKey::rsa1()]).await;
+    let app = mounted_at_auth(&idp).await;
+    assert_eq!(app.get("/login").dispatch().await.status(), Status::NotFound);
+    let response = app.get("/auth/login?next=/report").dispatch().await;
+    assert_eq!(response.status(), Status::SeeOther);
+    let q = query(response.headers().get_one("Location").unwrap());
+    assert_eq!(q["redirect_uri"], "http://localhost:8000/auth/authorize");
+    let cookie = response.cookies().iter().next().expect("the login cookie").clone();
+    assert_eq!(cookie.path(), Some("/auth/authorize"), "sent to the callback only");
+}
+
+#[rocket::async_test]
+async fn a_refused_sign_in_shows_the_built_in_page_with_the_apps_links() {
+    let idp = Idp::start(&[&TestKey::rsa1()]).await;
+    let app = mounted_at_auth(&idp).await;
+    let response =
+        app.get("/auth/authorize?state=unknown&code=x").header(Accept::HTML).dispatch().await;
+    assert_eq!(response.status(), Status::BadRequest);
+    assert_eq!(response.content_type(), Some(ContentType::HTML));
+    let page = response.into_string().await.unwrap();
+    assert!(page.contains("unknown, expired or already used"), "{page}");
+    assert!(page.contains("<a href=\"/start\">Back</a>"), "{page}");
+    assert!(page.contains("<a href=\"/auth/login?next=%2F\">Sign in</a>"), "{page}");
+}
+
+#[rocket::async_test]
+async fn settings_that_are_not_local_paths_fail_launch() {
+    let idp = Idp::start(&[&TestKey::rsa1()]).await;
+    for (label, sign_in) in [
+        ("relative mount point", SignIn::new().mount_at("auth")),
+        ("mount point with a query", SignIn::new().mount_at("/auth?x=1")),
+        ("absolute landing", SignIn::new().after_login("https://evil.example/")),
+        ("protocol-relative logout", SignIn::new().after_logout("//evil.example")),
+        ("backslash refusal", SignIn::new().after_refusal("/\\evil.example")),
+    ] {
+        let rocket = rocket::custom(figment_for(&idp, json!({})))
+            .attach(rocket_keycloak::OidcFairing)
+            .attach(sign_in);
+        let error = Client::tracked(rocket).await.err().expect(label);
+        // Inspected, so Rocket does not panic on dropping it.
+        assert!(matches!(error.kind(), rocket::error::ErrorKind::FailedFairings(_)), "{label}");
+    }
+}
