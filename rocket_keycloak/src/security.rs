@@ -74,7 +74,7 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sign-in"))]
 mod tests {
     use super::*;
 

@@ -110,6 +110,8 @@ async fn the_default_catchers_collide_with_an_apps_own_404_at_launch() {
     let rocket = rocket::custom(figment_for(&idp, json!({})))
         .register("/", rocket_keycloak::default_catchers())
         .register("/", catchers![own_not_found]);
-    let error = Client::tracked(rocket).await.err().expect("Rocket refuses two 404 catchers at /");
+    let Err(error) = Client::tracked(rocket).await else {
+        panic!("Rocket refuses two 404 catchers at /");
+    };
     assert!(matches!(error.kind(), rocket::error::ErrorKind::Collisions(_)), "{error:?}");
 }

@@ -99,7 +99,9 @@ async fn settings_that_are_not_local_paths_fail_launch() {
         let rocket = rocket::custom(figment_for(&idp, json!({})))
             .attach(rocket_keycloak::OidcFairing)
             .attach(sign_in);
-        let error = Client::tracked(rocket).await.err().expect(label);
+        let Err(error) = Client::tracked(rocket).await else {
+            panic!("{label} must fail launch");
+        };
         // Inspected, so Rocket does not panic on dropping it.
         assert!(matches!(error.kind(), rocket::error::ErrorKind::FailedFairings(_)), "{label}");
     }

@@ -192,7 +192,7 @@ impl KeySet {
     }
 
     /// Whether the set is empty.
-    #[cfg(any(test, feature = "testing"))]
+    #[cfg(feature = "testing")]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
