@@ -15,16 +15,18 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::protocol::{Issuer, Subject};
+
 /// The JSON claims of a Keycloak access (or ID) token.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Claims {
     /// Issuer.
-    pub iss: String,
+    pub iss: Issuer,
     /// Subject: the user's (or service account's) id. Required in access and ID tokens
     /// (token rule 6); a back-channel logout token may name only a `sid` (Back-Channel
     /// Logout 1.0 §2.4), so it may be empty there.
     #[serde(default)]
-    pub sub: String,
+    pub sub: Subject,
     /// Expiry, Unix seconds.
     pub exp: f64,
     /// Not-before, Unix seconds.
@@ -128,9 +130,10 @@ pub struct Identity {
     /// The realm's issuer the token came from (`iss`): with several realms
     /// (`oidc.issuers`), which one this caller belongs to. Roles are that realm's roles.
     #[serde(default)]
-    pub issuer: String,
-    /// Subject (Keycloak user id), unique within the realm.
-    pub sub: String,
+    pub issuer: Issuer,
+    /// Subject (Keycloak user id), unique within the realm only: key user data by
+    /// [`subject_key`](Self::subject_key).
+    pub sub: Subject,
     /// Login name.
     pub preferred_username: Option<String>,
     /// E-mail address (absent for service accounts).
@@ -169,6 +172,12 @@ impl Identity {
     /// `.../realms/partner`), else the whole issuer.
     pub fn realm(&self) -> &str {
         crate::config::realm_name(&self.issuer)
+    }
+
+    /// Who the caller is across every accepted realm: the issuer and the subject together
+    /// (two realms may hand out the same `sub`). Key what you store per user by this.
+    pub fn subject_key(&self) -> (&Issuer, &Subject) {
+        (&self.issuer, &self.sub)
     }
 
     /// Whether the caller has this realm role.

@@ -72,7 +72,7 @@
 //!
 //! # Keying your data
 //! A subject (`sub`) is unique only within its issuer: with several realms, key what belongs
-//! to a user by the issuer and the subject together (`Identity::issuer` and `sub`).
+//! to a user by the issuer and the subject together ([`Identity::subject_key`]).
 
 // The public surface is chosen below; a `pub` item nobody outside can reach would be a
 // visibility that says more than it means. Items for the project's own tests are `pub` for
@@ -96,6 +96,7 @@ mod identity;
 mod logging;
 mod oidc;
 mod pages;
+mod protocol;
 mod routes;
 mod security;
 #[cfg(feature = "sign-in")]
@@ -121,6 +122,7 @@ pub use identity::{Claims, Confirmation, Identity, Roles};
 pub use logging::RedactingLogger;
 pub use oidc::{DpopError, Oidc, OidcFairing, TokenError, VerifyError};
 pub use pages::{ErrorPage, ErrorPages};
+pub use protocol::{ClientId, Issuer, SessionId, Subject};
 #[cfg(feature = "metrics")]
 pub use routes::MetricsEndpoint;
 #[cfg(feature = "sign-in")]

@@ -27,12 +27,12 @@ fn three_guards(a: AuthenticatedUser, b: &AuthenticatedUser, c: RequireRole<Edit
 
 #[get("/page")]
 fn page(user: PageUser) -> String {
-    user.sub.clone()
+    user.sub.to_string()
 }
 
 #[get("/audit")]
 fn audit(user: RequireRole<Auditor>) -> String {
-    user.sub.clone()
+    user.sub.to_string()
 }
 
 async fn app(idp: &Idp, overrides: serde_json::Value) -> Client {

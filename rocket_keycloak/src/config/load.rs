@@ -16,14 +16,15 @@ use super::raw::{CONFIG_KEY, KEYS, RawConfig};
 use super::realms::{RealmConfig, realm_name};
 use super::secret::ClientSecret;
 use crate::assurance::AcrLevels;
+use crate::protocol::{ClientId, Issuer};
 
 /// Checked settings for the Keycloak integration.
 #[derive(Clone, Debug)]
 pub struct OidcConfig {
     /// The realm's issuer URL, compared byte for byte with `iss` and the discovery document.
-    pub issuer: String,
+    pub issuer: Issuer,
     /// The OAuth client id of this application.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The client secret, needed only for the browser sign-in.
     pub client_secret: Option<ClientSecret>,
     /// The value that access tokens must carry in `aud`.
@@ -122,6 +123,7 @@ impl OidcConfig {
             refuse_plain_http(&issuer_url, "issuer")?;
             refuse_plain_http(&discovery_url, "discovery_url")?;
         }
+        let issuer = Issuer::new(issuer);
         let mut realms = vec![RealmConfig {
             issuer: issuer.clone(),
             discovery_url: discovery_url.clone(),
@@ -157,7 +159,7 @@ impl OidcConfig {
         };
         Ok(Self {
             issuer,
-            client_id,
+            client_id: ClientId::new(client_id),
             client_secret,
             audience,
             app_url,

@@ -6,12 +6,13 @@ use url::Url;
 use super::checks::{parse_url, refuse_plain_http};
 use super::error::ConfigError;
 use super::raw::RawRealm;
+use crate::protocol::Issuer;
 
 /// A realm whose access tokens the app accepts (`oidc.issuers`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RealmConfig {
     /// The realm's issuer URL, compared byte for byte with `iss`.
-    pub issuer: String,
+    pub issuer: Issuer,
     /// Where the app fetches the realm's discovery document.
     pub discovery_url: Url,
     /// The value access tokens of this realm must carry in `aud`.
@@ -49,7 +50,7 @@ impl RealmConfig {
             Some(a) => a,
             None => audience.to_owned(),
         };
-        Ok(Self { issuer, discovery_url, audience })
+        Ok(Self { issuer: Issuer::new(issuer), discovery_url, audience })
     }
 
     /// The realm's name: the issuer's last path segment for Keycloak issuers

@@ -169,8 +169,8 @@ impl<'a> SignInClient<'a> {
         let metadata = oidc.metadata().ok_or(FlowError::NotDiscovered)?;
         let secret = config.client_secret.as_ref().ok_or(FlowError::NoClientSecret)?;
         let client = CoreClient::new(
-            ClientId::new(config.client_id.clone()),
-            IssuerUrl::new(config.issuer.clone()).map_err(FlowError::BadUrl)?,
+            ClientId::new(config.client_id.to_string()),
+            IssuerUrl::new(config.issuer.to_string()).map_err(FlowError::BadUrl)?,
             Default::default(),
         )
         .set_client_secret(openidconnect::ClientSecret::new(secret.expose().to_owned()))

@@ -19,6 +19,7 @@ use super::discovery::{DiscoveryError, ProviderMetadata};
 use super::jwks::{JwksError, KeySet};
 use super::keystore::KeySource;
 use crate::config::RealmConfig;
+use crate::protocol::Issuer;
 
 /// Largest discovery or JWKS document accepted.
 pub(crate) const MAX_DOCUMENT_BYTES: usize = 512 * 1024;
@@ -92,7 +93,7 @@ impl std::error::Error for FetchError {
 pub(crate) struct ProviderDocuments {
     http: reqwest::Client,
     name: String,
-    issuer: String,
+    issuer: Issuer,
     discovery_url: url::Url,
     algorithms: Vec<Algorithm>,
     metadata: ArcSwapOption<ProviderMetadata>,

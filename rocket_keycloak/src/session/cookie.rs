@@ -11,6 +11,8 @@
 
 use rocket::http::{Cookie, CookieJar, SameSite};
 
+use crate::protocol::SessionId;
+
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "kc_session";
 
@@ -20,13 +22,13 @@ pub fn random_id() -> String {
 }
 
 /// The session id from the private cookie, if present and authentic.
-pub(crate) fn session_id(cookies: &CookieJar<'_>) -> Option<String> {
-    cookies.get_private(SESSION_COOKIE).map(|c| c.value().to_owned())
+pub(crate) fn session_id(cookies: &CookieJar<'_>) -> Option<SessionId> {
+    cookies.get_private(SESSION_COOKIE).map(|c| SessionId::new(c.value()))
 }
 
 /// Sets the session cookie.
-pub(crate) fn set_session_cookie(cookies: &CookieJar<'_>, id: String, secure: bool) {
-    let cookie = Cookie::build((SESSION_COOKIE, id))
+pub(crate) fn set_session_cookie(cookies: &CookieJar<'_>, id: SessionId, secure: bool) {
+    let cookie = Cookie::build((SESSION_COOKIE, id.as_str().to_owned()))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)

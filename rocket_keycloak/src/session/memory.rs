@@ -20,6 +20,7 @@
 //!   past [`MAX_SEEN_LOGOUT_TOKENS`] live ids the one expiring soonest is forgotten, never
 //!   the new logout refused.
 
+use crate::protocol::{SessionId, Subject};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -46,11 +47,11 @@ pub(crate) const MAX_SEEN_LOGOUT_TOKENS: usize = 10_000;
 
 #[derive(Default)]
 struct Entries {
-    by_id: HashMap<String, Entry>,
+    by_id: HashMap<SessionId, Entry>,
     /// Last use (a counter) → id: the least recently used session comes first.
-    by_use: BTreeMap<u64, String>,
+    by_use: BTreeMap<u64, SessionId>,
     /// The ids of each subject's sessions.
-    by_sub: HashMap<String, HashSet<String>>,
+    by_sub: HashMap<Subject, HashSet<SessionId>>,
     clock: u64,
 }
 
@@ -66,7 +67,7 @@ impl Entries {
         self.clock
     }
 
-    fn touch(&mut self, id: &str) {
+    fn touch(&mut self, id: &SessionId) {
         let tick = self.tick();
         if let Some(entry) = self.by_id.get_mut(id) {
             self.by_use.remove(&entry.used);
@@ -75,14 +76,14 @@ impl Entries {
         }
     }
 
-    fn insert(&mut self, id: &str, created: Instant, session: Session) {
+    fn insert(&mut self, id: &SessionId, created: Instant, session: Session) {
         let used = self.tick();
         self.by_sub.entry(session.identity.sub.clone()).or_default().insert(id.to_owned());
         self.by_use.insert(used, id.to_owned());
         self.by_id.insert(id.to_owned(), Entry { created, used, session });
     }
 
-    fn remove(&mut self, id: &str) -> Option<Entry> {
+    fn remove(&mut self, id: &SessionId) -> Option<Entry> {
         let entry = self.by_id.remove(id)?;
         self.by_use.remove(&entry.used);
         let sub = &entry.session.identity.sub;
@@ -96,7 +97,7 @@ impl Entries {
     }
 
     /// The least recently used session of `sub`.
-    fn least_recent_of(&self, sub: &str) -> Option<String> {
+    fn least_recent_of(&self, sub: &Subject) -> Option<SessionId> {
         let ids = self.by_sub.get(sub)?;
         ids.iter().min_by_key(|id| self.by_id.get(*id).map_or(0, |e| e.used)).cloned()
     }
@@ -132,7 +133,7 @@ impl MemoryStore {
 
     fn remove_where(&self, matches: impl Fn(&Session) -> bool) -> usize {
         let mut entries = self.lock();
-        let ids: Vec<String> = entries
+        let ids: Vec<SessionId> = entries
             .by_id
             .iter()
             .filter(|(_, e)| matches(&e.session))
@@ -154,7 +155,7 @@ impl Default for MemoryStore {
 
 #[rocket::async_trait]
 impl SessionStore for MemoryStore {
-    async fn get(&self, id: &str) -> Result<Option<Session>, StoreError> {
+    async fn get(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
         let mut entries = self.lock();
         let Some(entry) = entries.by_id.get(id) else { return Ok(None) };
         if self.expired(entry) {
@@ -166,7 +167,7 @@ impl SessionStore for MemoryStore {
         Ok(Some(session))
     }
 
-    async fn put(&self, id: &str, mut session: Session) -> Result<(), StoreError> {
+    async fn put(&self, id: &SessionId, mut session: Session) -> Result<(), StoreError> {
         let mut entries = self.lock();
         let created = entries.remove(id).map_or_else(Instant::now, |e| e.created);
         let sub = session.identity.sub.clone();
@@ -177,7 +178,7 @@ impl SessionStore for MemoryStore {
             entries.remove(&oldest);
         }
         if entries.by_id.len() >= self.capacity {
-            let expired: Vec<String> = entries
+            let expired: Vec<SessionId> = entries
                 .by_id
                 .iter()
                 .filter(|(_, e)| self.expired(e))
@@ -201,7 +202,7 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
-    async fn update(&self, id: &str, mut session: Session) -> Result<bool, StoreError> {
+    async fn update(&self, id: &SessionId, mut session: Session) -> Result<bool, StoreError> {
         let mut entries = self.lock();
         match entries.by_id.get(id) {
             Some(old) if !self.expired(old) && old.session.revision == session.revision => {}
@@ -213,7 +214,7 @@ impl SessionStore for MemoryStore {
         Ok(true)
     }
 
-    async fn remove(&self, id: &str) -> Result<(), StoreError> {
+    async fn remove(&self, id: &SessionId) -> Result<(), StoreError> {
         let mut entries = self.lock();
         entries.remove(id);
         telemetry::sessions_active(entries.by_id.len());
@@ -224,21 +225,21 @@ impl SessionStore for MemoryStore {
         Ok(self.remove_where(|s| s.identity.sid.as_deref() == Some(sid)))
     }
 
-    async fn remove_by_sub(&self, sub: &str) -> Result<usize, StoreError> {
+    async fn remove_by_sub(&self, sub: &Subject) -> Result<usize, StoreError> {
         let mut entries = self.lock();
-        let ids: Vec<String> =
+        let ids: Vec<SessionId> =
             entries.by_sub.get(sub).map(|ids| ids.iter().cloned().collect()).unwrap_or_default();
         let removed = ids.iter().filter(|id| entries.remove(id).is_some()).count();
         telemetry::sessions_active(entries.by_id.len());
         Ok(removed)
     }
 
-    async fn lock_refresh(&self, _: &str, _: &str, _: Duration) -> Result<bool, StoreError> {
+    async fn lock_refresh(&self, _: &SessionId, _: &str, _: Duration) -> Result<bool, StoreError> {
         // One process: the session layer's own per-session lock is the whole story.
         Ok(true)
     }
 
-    async fn unlock_refresh(&self, _: &str, _: &str) -> Result<(), StoreError> {
+    async fn unlock_refresh(&self, _: &SessionId, _: &str) -> Result<(), StoreError> {
         Ok(())
     }
 
@@ -272,67 +273,74 @@ mod tests {
     use super::*;
     use crate::session::record::test_session as session;
 
+    fn id(value: &str) -> SessionId {
+        SessionId::new(value)
+    }
+
     #[rocket::async_test]
     async fn store_is_bounded() {
         let store = MemoryStore::new(2, Duration::from_secs(60));
-        store.put("a", session("u1", "s1")).await.unwrap();
-        store.put("b", session("u2", "s2")).await.unwrap();
-        store.put("c", session("u3", "s3")).await.unwrap();
-        assert!(store.get("a").await.unwrap().is_none());
-        assert!(store.get("b").await.unwrap().is_some() && store.get("c").await.unwrap().is_some());
+        store.put(&id("a"), session("u1", "s1")).await.unwrap();
+        store.put(&id("b"), session("u2", "s2")).await.unwrap();
+        store.put(&id("c"), session("u3", "s3")).await.unwrap();
+        assert!(store.get(&id("a")).await.unwrap().is_none());
+        assert!(
+            store.get(&id("b")).await.unwrap().is_some()
+                && store.get(&id("c")).await.unwrap().is_some()
+        );
     }
 
     #[rocket::async_test]
     async fn eviction_is_by_last_use_not_by_creation() {
         let store = MemoryStore::new(2, Duration::from_secs(60));
-        store.put("a", session("u1", "s1")).await.unwrap();
-        store.put("b", session("u2", "s2")).await.unwrap();
-        assert!(store.get("a").await.unwrap().is_some()); // a is used again: b is now the idlest
-        store.put("c", session("u3", "s3")).await.unwrap();
-        assert!(store.get("a").await.unwrap().is_some(), "the active session survives");
-        assert!(store.get("b").await.unwrap().is_none(), "the idle one went");
+        store.put(&id("a"), session("u1", "s1")).await.unwrap();
+        store.put(&id("b"), session("u2", "s2")).await.unwrap();
+        assert!(store.get(&id("a")).await.unwrap().is_some()); // a is used again: b is now the idlest
+        store.put(&id("c"), session("u3", "s3")).await.unwrap();
+        assert!(store.get(&id("a")).await.unwrap().is_some(), "the active session survives");
+        assert!(store.get(&id("b")).await.unwrap().is_none(), "the idle one went");
     }
 
     #[rocket::async_test]
     async fn one_user_signing_in_again_and_again_evicts_only_their_own_sessions() {
         let store = MemoryStore::new(4, Duration::from_secs(60)).with_sessions_per_user(2);
-        store.put("bob", session("bob", "s-bob")).await.unwrap();
-        store.put("carol", session("carol", "s-carol")).await.unwrap();
+        store.put(&id("bob"), session("bob", "s-bob")).await.unwrap();
+        store.put(&id("carol"), session("carol", "s-carol")).await.unwrap();
         for i in 0..100 {
             store
-                .put(&format!("mallory-{i}"), session("mallory", &format!("s-{i}")))
+                .put(&id(&format!("mallory-{i}")), session("mallory", &format!("s-{i}")))
                 .await
                 .unwrap();
         }
-        assert!(store.get("bob").await.unwrap().is_some(), "other users keep their sessions");
-        assert!(store.get("carol").await.unwrap().is_some());
+        assert!(store.get(&id("bob")).await.unwrap().is_some(), "other users keep their sessions");
+        assert!(store.get(&id("carol")).await.unwrap().is_some());
         // Mallory keeps her two most recent sessions.
         assert!(
-            store.get("mallory-99").await.unwrap().is_some()
-                && store.get("mallory-98").await.unwrap().is_some()
+            store.get(&id("mallory-99")).await.unwrap().is_some()
+                && store.get(&id("mallory-98")).await.unwrap().is_some()
         );
-        assert!(store.get("mallory-97").await.unwrap().is_none());
+        assert!(store.get(&id("mallory-97")).await.unwrap().is_none());
     }
 
     #[rocket::async_test]
     async fn sessions_expire() {
         let store = MemoryStore::new(10, Duration::from_millis(10));
-        store.put("a", session("u1", "s1")).await.unwrap();
+        store.put(&id("a"), session("u1", "s1")).await.unwrap();
         std::thread::sleep(Duration::from_millis(20));
-        assert!(store.get("a").await.unwrap().is_none());
+        assert!(store.get(&id("a")).await.unwrap().is_none());
     }
 
     #[rocket::async_test]
     async fn update_is_a_compare_and_set_on_the_revision() {
         let store = MemoryStore::default();
-        store.put("a", session("u1", "s1")).await.unwrap();
-        let read = store.get("a").await.unwrap().unwrap();
-        assert!(store.update("a", read.clone()).await.unwrap());
-        assert!(!store.update("a", read.clone()).await.unwrap(), "a stale revision loses");
-        let current = store.get("a").await.unwrap().unwrap();
-        store.remove("a").await.unwrap();
-        assert!(!store.update("a", current).await.unwrap(), "no resurrection");
-        assert!(store.get("a").await.unwrap().is_none());
+        store.put(&id("a"), session("u1", "s1")).await.unwrap();
+        let read = store.get(&id("a")).await.unwrap().unwrap();
+        assert!(store.update(&id("a"), read.clone()).await.unwrap());
+        assert!(!store.update(&id("a"), read.clone()).await.unwrap(), "a stale revision loses");
+        let current = store.get(&id("a")).await.unwrap().unwrap();
+        store.remove(&id("a")).await.unwrap();
+        assert!(!store.update(&id("a"), current).await.unwrap(), "no resurrection");
+        assert!(store.get(&id("a")).await.unwrap().is_none());
     }
 
     #[rocket::async_test]
@@ -354,13 +362,13 @@ mod tests {
     #[rocket::async_test]
     async fn remove_by_sid_and_sub_end_every_match() {
         let store = MemoryStore::default();
-        store.put("a", session("u1", "s1")).await.unwrap();
-        store.put("b", session("u1", "s1")).await.unwrap();
-        store.put("c", session("u1", "s2")).await.unwrap();
-        store.put("d", session("u2", "s3")).await.unwrap();
+        store.put(&id("a"), session("u1", "s1")).await.unwrap();
+        store.put(&id("b"), session("u1", "s1")).await.unwrap();
+        store.put(&id("c"), session("u1", "s2")).await.unwrap();
+        store.put(&id("d"), session("u2", "s3")).await.unwrap();
         assert_eq!(store.remove_by_sid("s1").await.unwrap(), 2);
-        assert_eq!(store.remove_by_sub("u1").await.unwrap(), 1);
-        assert!(store.get("c").await.unwrap().is_none());
-        assert!(store.get("d").await.unwrap().is_some());
+        assert_eq!(store.remove_by_sub(&Subject::new("u1")).await.unwrap(), 1);
+        assert!(store.get(&id("c")).await.unwrap().is_none());
+        assert!(store.get(&id("d")).await.unwrap().is_some());
     }
 }

@@ -28,6 +28,7 @@
 //! - The scripts touch index keys named inside records, so this store needs a standalone
 //!   Redis or Valkey (with replicas if you like), not Redis Cluster.
 
+use crate::protocol::{SessionId, Subject};
 use std::time::Duration;
 
 use base64::Engine;
@@ -220,7 +221,7 @@ impl RedisStore {
 
 #[rocket::async_trait]
 impl SessionStore for RedisStore {
-    async fn get(&self, id: &str) -> Result<Option<Session>, StoreError> {
+    async fn get(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
         let (member, key) = self.record(id);
         let found: Option<(Vec<u8>, u64)> = self
             .scripts
@@ -244,7 +245,7 @@ impl SessionStore for RedisStore {
         }
     }
 
-    async fn put(&self, id: &str, session: Session) -> Result<(), StoreError> {
+    async fn put(&self, id: &SessionId, session: Session) -> Result<(), StoreError> {
         let (member, key) = self.record(id);
         let sealed = self.seal(&session, &key)?;
         let sub_index = self.key("u", &session.identity.sub);
@@ -267,7 +268,7 @@ impl SessionStore for RedisStore {
             .map_err(store_error)
     }
 
-    async fn update(&self, id: &str, session: Session) -> Result<bool, StoreError> {
+    async fn update(&self, id: &SessionId, session: Session) -> Result<bool, StoreError> {
         let (_, key) = self.record(id);
         let sealed = self.seal(&session, &key)?;
         let written: i64 = self
@@ -282,7 +283,7 @@ impl SessionStore for RedisStore {
         Ok(written == 1)
     }
 
-    async fn remove(&self, id: &str) -> Result<(), StoreError> {
+    async fn remove(&self, id: &SessionId) -> Result<(), StoreError> {
         let (member, key) = self.record(id);
         self.scripts
             .remove
@@ -306,7 +307,7 @@ impl SessionStore for RedisStore {
         Ok(removed)
     }
 
-    async fn remove_by_sub(&self, sub: &str) -> Result<usize, StoreError> {
+    async fn remove_by_sub(&self, sub: &Subject) -> Result<usize, StoreError> {
         let removed: usize = self
             .scripts
             .remove_by_sub
@@ -318,7 +319,12 @@ impl SessionStore for RedisStore {
         Ok(removed)
     }
 
-    async fn lock_refresh(&self, id: &str, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
+    async fn lock_refresh(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
         let options = SetOptions::default()
             .conditional_set(redis::ExistenceCheck::NX)
             .with_expiration(SetExpiry::PX(millis(ttl)));
@@ -330,7 +336,7 @@ impl SessionStore for RedisStore {
         Ok(set.is_some())
     }
 
-    async fn unlock_refresh(&self, id: &str, owner: &str) -> Result<(), StoreError> {
+    async fn unlock_refresh(&self, id: &SessionId, owner: &str) -> Result<(), StoreError> {
         self.scripts
             .unlock
             .key(self.key("l", id))

@@ -21,6 +21,7 @@
 //! - **A refresh never raises the level of assurance:** `acr` and `auth_time` stay those
 //!   of the sign-in.
 
+use crate::protocol::{SessionId, Subject};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -137,7 +138,10 @@ impl Sessions {
     }
 
     /// Stores a new session for freshly exchanged tokens under a new random id.
-    pub(crate) async fn create(&self, tokens: Tokens) -> Result<(String, Session), SessionError> {
+    pub(crate) async fn create(
+        &self,
+        tokens: Tokens,
+    ) -> Result<(SessionId, Session), SessionError> {
         let session = Session {
             identity: tokens.identity,
             id_token: tokens.id_token,
@@ -145,20 +149,20 @@ impl Sessions {
             csrf_token: random_id(),
             revision: 0,
         };
-        let id = random_id();
+        let id = SessionId::new(random_id());
         self.store.put(&id, session.clone()).await?;
         Ok((id, session))
     }
 
     /// The session `id` as stored, without refreshing it.
-    pub async fn get(&self, id: &str) -> Result<Option<Session>, SessionError> {
+    pub async fn get(&self, id: &SessionId) -> Result<Option<Session>, SessionError> {
         Ok(self.store.get(id).await?)
     }
 
     /// The session `id`, refreshed first when its access token is about to expire
     /// (a quarter of its lifetime, at most the leeway). Ends the session only when the refresh
     /// is refused for good.
-    pub async fn current(&self, oidc: &Oidc, id: &str) -> Result<Session, SessionError> {
+    pub async fn current(&self, oidc: &Oidc, id: &SessionId) -> Result<Session, SessionError> {
         let leeway = oidc.config().leeway;
         let fresh =
             |s: &Session| s.access_expires_at() > unix_now() + refresh_margin(&s.identity, leeway);
@@ -205,7 +209,7 @@ impl Sessions {
     async fn refresh(
         &self,
         oidc: &Oidc,
-        id: &str,
+        id: &SessionId,
         session: Session,
     ) -> Result<Session, SessionError> {
         let Some(refresh_token) = session.refresh_token.clone() else {
@@ -280,7 +284,7 @@ impl Sessions {
     }
 
     /// Ends session `id`.
-    pub async fn end(&self, id: &str) -> Result<(), SessionError> {
+    pub async fn end(&self, id: &SessionId) -> Result<(), SessionError> {
         Ok(self.store.remove(id).await?)
     }
 
@@ -290,7 +294,7 @@ impl Sessions {
     }
 
     /// Ends every session of a subject; returns how many.
-    pub async fn end_by_sub(&self, sub: &str) -> Result<usize, SessionError> {
+    pub async fn end_by_sub(&self, sub: &Subject) -> Result<usize, SessionError> {
         Ok(self.store.remove_by_sub(sub).await?)
     }
 

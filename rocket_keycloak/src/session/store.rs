@@ -23,6 +23,7 @@
 use std::time::Duration;
 
 use super::record::{Session, StoreError};
+use crate::protocol::{SessionId, Subject};
 
 /// Storage of sessions by opaque id, shared by every request (and, for a shared store,
 /// every app instance).
@@ -32,25 +33,30 @@ use super::record::{Session, StoreError};
 #[rocket::async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     /// The session with this id, if it exists and has not expired, at its current revision.
-    async fn get(&self, id: &str) -> Result<Option<Session>, StoreError>;
+    async fn get(&self, id: &SessionId) -> Result<Option<Session>, StoreError>;
     /// Stores a new session under a new id (enforcing the store's per-user limit).
-    async fn put(&self, id: &str, session: Session) -> Result<(), StoreError>;
+    async fn put(&self, id: &SessionId, session: Session) -> Result<(), StoreError>;
     /// Replaces the session `id` only if it still exists at `session.revision`
     /// (compare-and-set after a refresh); returns whether it was written. A session removed
     /// meanwhile stays removed, and a newer revision wins over this one.
-    async fn update(&self, id: &str, session: Session) -> Result<bool, StoreError>;
+    async fn update(&self, id: &SessionId, session: Session) -> Result<bool, StoreError>;
     /// Removes one session.
-    async fn remove(&self, id: &str) -> Result<(), StoreError>;
+    async fn remove(&self, id: &SessionId) -> Result<(), StoreError>;
     /// Removes every session of this Keycloak session id; returns how many.
     async fn remove_by_sid(&self, sid: &str) -> Result<usize, StoreError>;
     /// Removes every session of this subject; returns how many.
-    async fn remove_by_sub(&self, sub: &str) -> Result<usize, StoreError>;
+    async fn remove_by_sub(&self, sub: &Subject) -> Result<usize, StoreError>;
     /// Takes the refresh lock of session `id` for `owner`, for at most `ttl`; false if
     /// someone else holds it. A store serving one process may always say yes: the session
     /// layer also serializes refreshes within the process.
-    async fn lock_refresh(&self, id: &str, owner: &str, ttl: Duration) -> Result<bool, StoreError>;
+    async fn lock_refresh(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
     /// Releases the refresh lock of session `id` if `owner` still holds it.
-    async fn unlock_refresh(&self, id: &str, owner: &str) -> Result<(), StoreError>;
+    async fn unlock_refresh(&self, id: &SessionId, owner: &str) -> Result<(), StoreError>;
     /// Records a back-channel logout token id until `accepted_until` (Unix seconds); false
     /// if it was recorded before (a replay). Bounded by time, never by refusing a logout.
     async fn first_use_of_logout_token(

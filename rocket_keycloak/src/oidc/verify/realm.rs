@@ -12,6 +12,7 @@ use crate::oidc::fetch::{CONNECT_TIMEOUT, FETCH_TIMEOUT, ProviderDocuments};
 use crate::oidc::jwks::{KeyId, KeySet};
 use crate::oidc::keystore::{Issued, KeyStore, MissingKey, Timing};
 use crate::oidc::tokens::{ClaimedIssue, TokenError, TokenKind, TokenRules};
+use crate::protocol::Issuer;
 
 /// Slack on top of one fetch timeout for a request waiting on an unknown-kid refetch.
 const WAIT_MARGIN: std::time::Duration = std::time::Duration::from_millis(250);
@@ -19,7 +20,7 @@ const WAIT_MARGIN: std::time::Duration = std::time::Duration::from_millis(250);
 /// One accepted realm: its issuer, access-token rules, keys and verified-token cache.
 pub(super) struct Realm {
     pub(super) name: String,
-    pub(super) issuer: String,
+    pub(super) issuer: Issuer,
     pub(super) access_rules: TokenRules,
     pub(super) token_cache: Arc<TokenCache>,
     pub(super) keys: KeyStore<ProviderDocuments>,

@@ -7,6 +7,7 @@ use super::error::VerifyError;
 use super::provider::Oidc;
 use crate::clock::unix_now;
 use crate::identity::Claims;
+use crate::protocol::Subject;
 use crate::oidc::discovery::ProviderMetadata;
 use crate::oidc::tokens::{TokenError, TokenKind};
 
@@ -18,7 +19,7 @@ pub(crate) struct LogoutToken {
     /// Until when this token would be accepted (`exp` plus the leeway), Unix seconds.
     pub accepted_until: u64,
     /// The subject (for logs; may be empty when a `sid` is given).
-    pub sub: String,
+    pub sub: Subject,
     /// Which sessions end.
     pub target: LogoutTarget,
 }
@@ -29,7 +30,7 @@ pub(crate) enum LogoutTarget {
     /// Every session of this Keycloak session (`sid`), when the token names one.
     KeycloakSession(String),
     /// Every session of this subject (`sub`), when it names no `sid`.
-    Subject(String),
+    Subject(Subject),
 }
 
 impl Oidc {
