@@ -157,10 +157,11 @@ pub mod testing {
 
 /// Rocket's default figment plus `OIDC_<KEY>` environment overrides of `[default.oidc]`.
 ///
-/// One variable points an app at another Keycloak: when `OIDC_ISSUER` is set and
-/// `OIDC_ISSUERS` is not, the `issuers` list of `Rocket.toml` is dropped, since it names
-/// the realms of the issuer being replaced. Setting both so that they disagree is still
-/// refused at launch ([`ConfigError`] names `oidc.issuers`).
+/// One variable points an app at another Keycloak: when `OIDC_ISSUER` names another issuer
+/// than the first of the files' `issuers` and `OIDC_ISSUERS` is not set, that list is
+/// replaced by `OIDC_ISSUER` alone, since it names the realms of the issuer being replaced.
+/// (`OIDC_ISSUER` equal to the files' first issuer changes nothing.) Setting both so that
+/// they disagree is still refused at launch ([`ConfigError`] names `oidc.issuers`).
 pub fn figment() -> Figment {
     figment_from(rocket::Config::figment(), Env::prefixed("OIDC_"))
 }
@@ -168,10 +169,19 @@ pub fn figment() -> Figment {
 /// [`figment()`] over any base and environment provider (the tests pass their own).
 fn figment_from(base: Figment, env: Env) -> Figment {
     let value_of = |name: &'static str| env.clone().filter(move |key| key == name).iter().next();
+    let files_first_issuer = base.find_value("oidc.issuers").ok().and_then(|list| {
+        let first = list.into_array()?.into_iter().next()?;
+        match first.as_str() {
+            Some(issuer) => Some(issuer.to_owned()),
+            None => first.into_dict()?.remove("issuer")?.into_string(),
+        }
+    });
     let figment = base.merge(env.clone().map(|key| format!("oidc.{key}").into()).global());
-    match (value_of("issuer"), value_of("issuers")) {
+    match (value_of("issuer"), value_of("issuers"), files_first_issuer) {
         // The files' list named the realms of the issuer being replaced.
-        (Some((_, issuer)), None) => figment.merge(("oidc.issuers", [issuer])),
+        (Some((_, issuer)), None, Some(first)) if issuer != first => {
+            figment.merge(("oidc.issuers", [issuer]))
+        }
         _ => figment,
     }
 }
@@ -200,6 +210,10 @@ mod tests {
             assert_eq!(config.issuer, "https://kc.example/realms/other");
             let issuers: Vec<_> = config.realms.iter().map(|r| r.issuer.as_str()).collect();
             assert_eq!(issuers, ["https://kc.example/realms/other"]);
+            // The files' own issuer again (as scripts/dev sets it): both realms stay.
+            jail.set_env("OIDC_ISSUER", "http://localhost:8080/realms/demo");
+            let same = OidcConfig::from_figment(&figment()).expect("the same issuer");
+            assert_eq!(same.realms.len(), 2);
             Ok(())
         });
     }
