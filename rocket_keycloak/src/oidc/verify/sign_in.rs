@@ -7,9 +7,9 @@ use super::error::VerifyError;
 use super::provider::Oidc;
 use crate::clock::unix_now;
 use crate::identity::Claims;
-use crate::protocol::Subject;
 use crate::oidc::discovery::ProviderMetadata;
 use crate::oidc::tokens::{TokenError, TokenKind};
+use crate::protocol::Subject;
 
 /// A verified back-channel logout token: what to end, and what replay protection needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
