@@ -11,6 +11,7 @@
 //! | [`dpop`] | the checks of DPoP proofs and their in-process replay cache | none |
 //! | [`verify`] | [`Oidc`]: the provider state and the checks of access and logout tokens | through the key store |
 //! | [`client`] | [`SignInClient`]: the browser flow's calls to Keycloak | network |
+//! | [`callback`] | the checks of the sign-in callback and of a step-up's result | none |
 //! | [`fairing`] | [`OidcFairing`]: configuration at ignite, the key refresh task | network |
 //!
 //! # Failure policy (decisions)
@@ -43,6 +44,8 @@
 
 pub(crate) mod cache;
 #[cfg(feature = "sign-in")]
+pub(crate) mod callback;
+#[cfg(feature = "sign-in")]
 pub(crate) mod client;
 pub(crate) mod discovery;
 pub(crate) mod dpop;
@@ -53,6 +56,8 @@ pub(crate) mod keystore;
 pub(crate) mod tokens;
 pub(crate) mod verify;
 
+#[cfg(feature = "sign-in")]
+pub(crate) use callback::{AuthorizationResponse, IssParameter, Refusal};
 #[cfg(feature = "sign-in")]
 pub(crate) use client::{FlowError, SignInClient, Tokens};
 pub use dpop::DpopError;

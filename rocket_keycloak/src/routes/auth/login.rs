@@ -1,9 +1,10 @@
 //! `/login` starts a sign-in (the login cookie, then Keycloak); `/authorize` is the callback
-//! that finishes it (the checks in the module doc of `auth`).
+//! that finishes it: the cookies, the session store and the redirects here, the checks of
+//! the response in `oidc/callback.rs`.
 
 use std::sync::Arc;
 
-use openidconnect::{AuthorizationCode, Nonce, PkceCodeVerifier, RedirectUrl};
+use openidconnect::{Nonce, PkceCodeVerifier, RedirectUrl};
 use rocket::form::FromForm;
 use rocket::http::{Cookie, CookieJar, SameSite, Status};
 use rocket::response::Redirect;
@@ -15,13 +16,12 @@ use super::paths::{Paths, local_path, local_path_or_default};
 use crate::assurance::Assurance;
 use crate::clock::unix_now;
 use crate::config::OidcConfig;
-use crate::oidc::{FlowError, Oidc, SignInClient};
+use crate::oidc::callback::{self, LOGIN_STATE_SECONDS};
+use crate::oidc::{AuthorizationResponse, FlowError, IssParameter, Oidc, Refusal, SignInClient};
 use crate::pages::ErrorPage;
 use crate::session::{self, SessionError, Sessions};
 use crate::telemetry;
 
-/// How long a started sign-in may take.
-const LOGIN_STATE_SECONDS: i64 = 600;
 const LOGIN_COOKIE_PREFIX: &str = "kc_login_";
 
 /// What the login cookie holds between `/login` and `/authorize`.
@@ -119,7 +119,7 @@ pub(super) fn login(
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(oidc.config().secure_cookies())
-        .max_age(CookieDuration::seconds(LOGIN_STATE_SECONDS));
+        .max_age(CookieDuration::seconds(LOGIN_STATE_SECONDS as i64));
     cookies.add_private(cookie);
     Ok(Redirect::to(request.url.to_string()))
 }
@@ -159,51 +159,23 @@ async fn finish_sign_in(
     paths: &Paths,
     cookies: &CookieJar<'_>,
 ) -> Result<Redirect, ErrorPage> {
-    let bad = |message: &str| ErrorPage::new(Status::BadRequest, message);
     let Callback { code, state, iss, error } = callback;
-    let state = state
-        .filter(|s| !s.is_empty() && s.len() <= 128)
-        .ok_or_else(|| bad("The sign-in response has no state."))?;
-    let cookie_name = format!("{LOGIN_COOKIE_PREFIX}{state}");
-    let login: LoginState = cookies
-        .get_private(&cookie_name)
-        .and_then(|c| LoginState::decode(c.value()))
-        .ok_or_else(|| {
-            log::debug!("authorize: unknown, used or expired state");
-            bad("This sign-in link is unknown, expired or already used. Please sign in again.")
-        })?;
-    // Single use: gone before anything else can fail.
-    cookies.remove_private(Cookie::build(cookie_name).path(callback_path(paths)));
-    remove_stale_login_cookies(cookies, paths);
-    if unix_now().saturating_sub(login.started) > LOGIN_STATE_SECONDS as u64 {
-        return Err(bad("The sign-in took too long. Please sign in again."));
-    }
-    let iss_required =
-        oidc.metadata().is_some_and(|m| m.authorization_response_iss_parameter_supported);
-    match iss {
-        Some(iss) if iss != oidc.config().issuer => {
-            log::warn!("authorize: iss {iss:?} is not our issuer (mix-up attempt?)");
-            return Err(bad("The sign-in response came from an unexpected identity provider."));
-        }
-        None if iss_required => {
-            log::warn!("authorize: no iss, but the provider always sends one (mix-up attempt?)");
-            return Err(bad("The sign-in response did not name its identity provider."));
-        }
-        _ => {}
-    }
-    if let Some(error) = error {
-        log::info!("authorize: identity provider answered error={error:?}");
-        let message = if error == "access_denied" {
-            "Sign-in was cancelled."
+    // The login state is looked up only for a usable state (rule 1), and its cookie is gone
+    // before anything else can fail (rule 2): single use, whatever the outcome.
+    let login =
+        callback::usable_state(state).and_then(|state| take_login_state(cookies, paths, state));
+    let iss_parameter =
+        if oidc.metadata().is_some_and(|m| m.authorization_response_iss_parameter_supported) {
+            IssParameter::Required
         } else {
-            "The identity provider could not sign you in."
+            IssParameter::Optional
         };
-        return Err(ErrorPage::new(Status::Unauthorized, message));
-    }
-    let code = code
-        .filter(|c| !c.is_empty())
-        .map(|c| AuthorizationCode::new(c.to_owned()))
-        .ok_or_else(|| bad("The sign-in response has no code."))?;
+    let response = AuthorizationResponse { state, code, iss, error };
+    let started = login.as_ref().map(|login| login.started);
+    let code = callback::check(response, started, unix_now(), &oidc.config().issuer, iss_parameter)
+        .map_err(refused)?;
+    // Rule 2 has refused a callback without a login state; this only names the one found.
+    let Some(login) = login else { return Err(refused(Refusal::UnknownState)) };
     let exchanged = async {
         let redirect = redirect_url(paths, oidc.config())?;
         let client = SignInClient::new(oidc)?;
@@ -214,25 +186,15 @@ async fn finish_sign_in(
         if e.is_unavailable() {
             unavailable("The identity provider is not reachable.")
         } else {
-            bad("The sign-in could not be completed. Please sign in again.")
+            ErrorPage::new(
+                Status::BadRequest,
+                "The sign-in could not be completed. Please sign in again.",
+            )
         }
     })?;
-    if let Some(required) = &login.step_up {
-        let identity = &tokens.identity;
-        let (acr, auth_time) = (identity.acr.as_deref(), identity.auth_time);
-        if let Err(shortfall) = oidc.config().acr_levels.check(required, acr, auth_time, unix_now())
-        {
-            log::warn!(
-                "authorize: sub {} asked for {required:?}, signed in at acr {acr:?}, auth_time \
-                 {auth_time:?}: {shortfall:?}",
-                identity.sub
-            );
-            return Err(ErrorPage::new(
-                Status::Forbidden,
-                "The sign-in did not reach the level of authentication this page needs.",
-            ));
-        }
-    }
+    let levels = &oidc.config().acr_levels;
+    callback::check_step_up(levels, login.step_up.as_ref(), &tokens.identity, unix_now())
+        .map_err(refused)?;
     // Built before anything changes, so the sign-in cannot fail after the old session ended.
     let next = local_path(&login.next).map_or_else(|| paths.after_login.clone(), |p| p.to_string());
     let store_down = |e: SessionError| {
@@ -249,6 +211,25 @@ async fn finish_sign_in(
     Ok(Redirect::to(next))
 }
 
+/// The login state named by `state`, its cookie removed at once (single use), with every
+/// other login cookie no sign-in can use any more; `None` if there is none or it cannot be
+/// read.
+fn take_login_state(cookies: &CookieJar<'_>, paths: &Paths, state: &str) -> Option<LoginState> {
+    let cookie_name = format!("{LOGIN_COOKIE_PREFIX}{state}");
+    let login = cookies.get_private(&cookie_name).and_then(|c| LoginState::decode(c.value()))?;
+    cookies.remove_private(Cookie::build(cookie_name).path(callback_path(paths)));
+    remove_stale_login_cookies(cookies, paths);
+    Some(login)
+}
+
+/// A refused callback: its page, and its line in the log (as `authorize: ...`).
+fn refused(refusal: Refusal<'_>) -> ErrorPage {
+    if let Some(level) = refusal.log_level() {
+        log::log!(level, "authorize: {refusal}");
+    }
+    ErrorPage::new(Status::new(refusal.status()), refusal.message())
+}
+
 /// Removes the login cookies this browser sent that no sign-in can use any more: those
 /// that cannot be decrypted or decoded, and those older than [`LOGIN_STATE_SECONDS`].
 fn remove_stale_login_cookies(cookies: &CookieJar<'_>, paths: &Paths) {
@@ -257,7 +238,7 @@ fn remove_stale_login_cookies(cookies: &CookieJar<'_>, paths: &Paths) {
         .filter(|c| c.name().starts_with(LOGIN_COOKIE_PREFIX))
         .filter(|c| {
             let state = cookies.get_private(c.name()).and_then(|c| LoginState::decode(c.value()));
-            state.is_none_or(|s| unix_now().saturating_sub(s.started) > LOGIN_STATE_SECONDS as u64)
+            state.is_none_or(|s| callback::sign_in_expired(s.started, unix_now()))
         })
         .map(|c| c.name().to_owned())
         .collect();
