@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rocket::local::asynchronous::Client;
-use rocket_keycloak_testkit::{Idp, TestKey, access_claims, id_claims, mint, token_response};
+use rocket_keycloak_testkit::{
+    Idp, TestKey, access_claims, figment_for, id_claims, mint, token_response,
+};
 use serde_json::json;
 
 fn signin(c: &mut Criterion) {
@@ -15,13 +17,7 @@ fn signin(c: &mut Criterion) {
     let key = TestKey::rsa1();
     let (idp, app) = runtime.block_on(async {
         let idp = Idp::start(&[&key]).await;
-        let figment = rocket::figment::Figment::from(rocket::Config::debug_default())
-            .merge(("log_level", "off"))
-            .merge((
-                "oidc",
-                json!({"issuer": idp.issuer(), "client_id": "demo-app", "client_secret": "s"}),
-            ));
-        let rocket = rocket::custom(figment)
+        let rocket = rocket::custom(figment_for(&idp, json!({})))
             .attach(rocket_keycloak::OidcFairing)
             .attach(rocket_keycloak::SignIn::new())
             .register("/", rocket_keycloak::catchers());
