@@ -1,16 +1,19 @@
 //! Several realms on one API (`oidc.issuers`), against in-process IdPs: tokens of every
 //! listed realm pass, each checked with its own realm's keys; roles count only in their
 //! realm; a token naming an unlisted issuer costs no request to anyone; a realm that is down
-//! does not take the others down. Real Keycloak (`demo` and `partner`): `keycloak/realms.rs`.
+//! does not take the others down; user data is keyed by issuer and subject, so a `sub` from
+//! another realm reaches nobody's notes. Real Keycloak (`demo` and `partner`):
+//! `keycloak/realms.rs`.
 
-use rocket::http::Status;
+use rocket::http::{ContentType, Header, Status};
+use rocket::local::asynchronous::Client;
 use rocket_keycloak_testkit::{Idp, TestKey, access_claims, mint, mint_with_header};
 use serde_json::{Value, json};
 
 use crate::{get_with_token, spawn_app_with, www_authenticate};
 
 /// The app with `main` (the sign-in realm) and `partner`.
-async fn two_realms(main: &Idp, partner: &Idp) -> rocket::local::asynchronous::Client {
+async fn two_realms(main: &Idp, partner: &Idp) -> Client {
     spawn_app_with(main, json!({"issuers": [main.issuer(), partner.issuer()]})).await
 }
 
@@ -127,4 +130,38 @@ async fn the_issuer_list_is_checked_at_launch() {
     assert_eq!(config.realms[1].name(), "partner");
     assert_eq!(config.realms[1].audience, "partner-api");
     assert_eq!(config.realms[0].issuer, config.issuer);
+}
+
+/// `POST /notes` with a bearer token.
+async fn post_note(app: &Client, token: &str, text: &str) -> Status {
+    app.post("/notes")
+        .header(Header::new("Authorization", format!("Bearer {token}")))
+        .header(ContentType::JSON)
+        .body(json!({ "text": text }).to_string())
+        .dispatch()
+        .await
+        .status()
+}
+
+/// `GET /notes` with a bearer token: the notes.
+async fn notes_of(app: &Client, token: &str) -> Value {
+    let response = get_with_token(app, "/notes", token).await;
+    assert_eq!(response.status(), Status::Ok);
+    response.into_json::<Value>().await.unwrap()["notes"].clone()
+}
+
+#[rocket::async_test]
+async fn a_partner_token_with_a_main_users_sub_cannot_read_or_write_their_notes() {
+    let (main_key, partner_key) = (TestKey::rsa1(), TestKey::rsa2());
+    let main = Idp::start(&[&main_key]).await;
+    let partner = Idp::start(&[&partner_key]).await;
+    let app = two_realms(&main, &partner).await;
+    let ours = mint(&main_key, &access_claims(&main, "alice", &["user"]));
+    // The partner realm hands out the same `sub` as the main realm's alice.
+    let theirs = mint(&partner_key, &access_claims(&partner, "alice", &["user"]));
+    assert_eq!(post_note(&app, &ours, "alice's secret").await, Status::Ok);
+    assert_eq!(notes_of(&app, &theirs).await, json!([]), "another realm's user sees nothing");
+    assert_eq!(post_note(&app, &theirs, "the partner's note").await, Status::Ok);
+    assert_eq!(notes_of(&app, &ours).await, json!(["alice's secret"]), "nothing written to hers");
+    assert_eq!(notes_of(&app, &theirs).await, json!(["the partner's note"]));
 }
