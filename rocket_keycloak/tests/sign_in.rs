@@ -41,6 +41,10 @@ async fn a_browser_signs_in_and_lands_where_the_app_said() {
     let response = app.get(uri).dispatch().await;
     assert_eq!(response.status(), Status::SeeOther);
     assert_eq!(response.headers().get_one("Location"), Some("/hello"));
+    // The browser keeps the session cookie as long as the server keeps the session (10 h),
+    // not Rocket's week.
+    let session = response.cookies().get("kc_session").expect("the session cookie").clone();
+    assert_eq!(session.max_age(), Some(rocket::time::Duration::hours(10)));
     let page = app.get("/hello").header(Accept::HTML).dispatch().await;
     assert_eq!(page.status(), Status::Ok);
     assert!(page.into_string().await.unwrap().contains("Hello, alice Example!"));
@@ -105,4 +109,29 @@ async fn settings_that_are_not_local_paths_fail_launch() {
         // Inspected, so Rocket does not panic on dropping it.
         assert!(matches!(error.kind(), rocket::error::ErrorKind::FailedFairings(_)), "{label}");
     }
+}
+
+#[rocket::async_test]
+async fn a_callback_reads_at_most_sixteen_other_login_cookies() {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    let app = Client::untracked(sign_in::app(figment_for(&idp, json!({})))).await.unwrap();
+    let response = app.get("/login").dispatch().await;
+    let q = query(response.headers().get_one("Location").unwrap());
+    let login_cookie = response.cookies().iter().next().unwrap().clone();
+    let id = mint(&key, &id_claims(&idp, "alice", &q["nonce"]));
+    let access = mint(&key, &access_claims(&idp, "alice", &["user"]));
+    idp.expect_code("code-2", token_response(&access, Some(&id), None));
+    // A browser stuffed with login cookies nobody can read.
+    let mut request = app.get(format!("/authorize?state={}&code=code-2", q["state"])).cookie(
+        rocket::http::Cookie::new(login_cookie.name().to_owned(), login_cookie.value().to_owned()),
+    );
+    for i in 0..200 {
+        request = request.cookie(rocket::http::Cookie::new(format!("kc_login_junk{i}"), "x"));
+    }
+    let response = request.dispatch().await;
+    assert_eq!(response.status(), Status::SeeOther, "the sign-in itself goes through");
+    let removals =
+        response.headers().get("Set-Cookie").filter(|c| c.starts_with("kc_login_junk")).count();
+    assert!((1..=16).contains(&removals), "{removals} junk login cookies answered");
 }

@@ -137,6 +137,19 @@ impl OidcConfig {
                     format!("{} is listed twice", realm.issuer),
                 ));
             }
+            // Role markers, challenges and metrics name a realm by its name: two realms of one
+            // name would make `REALM = Some("x")` mean whichever comes first.
+            if let Some(same) = realms.iter().find(|r| r.name() == realm.name()) {
+                return Err(ConfigError::new(
+                    "issuers",
+                    format!(
+                        "{} and {} are both realm {:?}: realm names must differ",
+                        same.issuer,
+                        realm.issuer,
+                        realm.name()
+                    ),
+                ));
+            }
             realms.push(realm);
         }
         let seconds = |value: Option<u64>, default: u64, key: &str, min: u64| {
@@ -353,5 +366,22 @@ mod tests {
         let debug = format!("{config:?}");
         assert!(!debug.contains("s3cr3t-value"), "{debug}");
         assert!(debug.contains("redacted"));
+    }
+
+    #[test]
+    fn two_realms_of_one_name_are_refused() {
+        let mut f = figment(&[("client_id", "c")]);
+        f = f.merge((
+            "oidc.issuers",
+            ["https://a.example/realms/main", "https://b.example/realms/main"],
+        ));
+        let error = OidcConfig::from_figment(&f).unwrap_err();
+        assert_eq!(error.key, "oidc.issuers");
+        assert!(error.message.contains("\"main\""), "{error}");
+        f = f.merge((
+            "oidc.issuers",
+            ["https://a.example/realms/main", "https://b.example/realms/partner"],
+        ));
+        assert!(OidcConfig::from_figment(&f).is_ok());
     }
 }

@@ -8,9 +8,13 @@
 //!   fixation).
 //! - An id that is missing, or that fails Rocket's authentication, is no session: the
 //!   caller never sees the difference.
+//! - The cookie lives as long as a session does on the server ([`DEFAULT_LIFETIME`], 10 h),
+//!   not Rocket's default of a week for private cookies: a browser keeps no id that can only
+//!   be refused.
 
 use rocket::http::{Cookie, CookieJar, SameSite};
 
+use super::store::DEFAULT_LIFETIME;
 use crate::protocol::SessionId;
 
 /// Name of the session cookie.
@@ -32,7 +36,8 @@ pub(crate) fn set_session_cookie(cookies: &CookieJar<'_>, id: SessionId, secure:
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
-        .secure(secure);
+        .secure(secure)
+        .max_age(rocket::time::Duration::seconds(DEFAULT_LIFETIME.as_secs() as i64));
     cookies.add_private(cookie);
 }
 

@@ -23,6 +23,10 @@ use crate::session::{self, SessionError, Sessions};
 use crate::telemetry;
 
 const LOGIN_COOKIE_PREFIX: &str = "kc_login_";
+/// Login cookies read (decrypted, and answered with a removal) per callback, at most: a few
+/// tabs signing in at once need a handful, and a browser stuffed with thousands must not cost
+/// a decryption and a header each. The rest expire by themselves (`LOGIN_STATE_SECONDS`).
+const MAX_LOGIN_COOKIES_READ: usize = 16;
 
 /// What the login cookie holds between `/login` and `/authorize`.
 #[derive(Serialize, Deserialize)]
@@ -236,6 +240,7 @@ fn remove_stale_login_cookies(cookies: &CookieJar<'_>, paths: &Paths) {
     let stale: Vec<String> = cookies
         .iter()
         .filter(|c| c.name().starts_with(LOGIN_COOKIE_PREFIX))
+        .take(MAX_LOGIN_COOKIES_READ)
         .filter(|c| {
             let state = cookies.get_private(c.name()).and_then(|c| LoginState::decode(c.value()));
             state.is_none_or(|s| callback::sign_in_expired(s.started, unix_now()))
