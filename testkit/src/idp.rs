@@ -41,6 +41,8 @@ pub enum Mode {
 }
 
 struct State {
+    /// The realm in the issuer URL ([`REALM`] unless started with another).
+    realm: String,
     jwks: Value,
     issuer_override: Option<String>,
     mode: Mode,
@@ -62,13 +64,20 @@ pub struct Idp {
 }
 
 impl Idp {
-    /// Starts an IdP publishing `keys`.
+    /// Starts an IdP publishing `keys`, realm [`REALM`].
     pub async fn start(keys: &[&TestKey]) -> Arc<Self> {
+        Self::start_realm(keys, REALM).await
+    }
+
+    /// Starts an IdP publishing `keys` for the realm `realm` (its issuer's last segment): a
+    /// second IdP of another name, as a second Keycloak realm would be.
+    pub async fn start_realm(keys: &[&TestKey], realm: &str) -> Arc<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().unwrap().port();
         let idp = Arc::new(Self {
             port,
             state: Arc::new(Mutex::new(State {
+                realm: realm.to_owned(),
                 jwks: json!({"keys": []}),
                 issuer_override: None,
                 mode: Mode::Normal,
@@ -130,9 +139,9 @@ impl Idp {
         self.serve(listener);
     }
 
-    /// Its issuer URL (the realm [`REALM`] on this port).
+    /// Its issuer URL (its realm on this port).
     pub fn issuer(&self) -> String {
-        format!("http://127.0.0.1:{}/realms/{REALM}", self.port)
+        format!("http://127.0.0.1:{}/realms/{}", self.port, self.state.lock().unwrap().realm)
     }
 
     /// Publishes exactly `keys` in the JWKS from now on.
@@ -228,9 +237,9 @@ async fn handle(
     let form: Vec<(String, String)> =
         url::form_urlencoded::parse(&request[header_end..]).into_owned().collect();
     let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
-    let issuer = format!("http://127.0.0.1:{port}/realms/{REALM}");
     let (mode, body) = {
         let mut state = state.lock().unwrap();
+        let issuer = format!("http://127.0.0.1:{port}/realms/{}", state.realm);
         let body = if path.ends_with("/.well-known/openid-configuration") {
             discovery_hits.fetch_add(1, Ordering::SeqCst);
             let named = state.issuer_override.clone().unwrap_or_else(|| issuer.clone());

@@ -21,7 +21,7 @@ async fn two_realms(main: &Idp, partner: &Idp) -> Client {
 async fn tokens_of_every_listed_realm_pass_with_their_own_keys() {
     let (main_key, partner_key) = (TestKey::rsa1(), TestKey::rsa2());
     let main = Idp::start(&[&main_key]).await;
-    let partner = Idp::start(&[&partner_key]).await;
+    let partner = Idp::start_realm(&[&partner_key], "partner").await;
     let app = two_realms(&main, &partner).await;
     let ours = mint(&main_key, &access_claims(&main, "alice", &["user"]));
     let theirs = mint(&partner_key, &access_claims(&partner, "pat", &["user"]));
@@ -45,7 +45,7 @@ async fn tokens_of_every_listed_realm_pass_with_their_own_keys() {
 async fn roles_count_only_in_their_realm() {
     let (main_key, partner_key) = (TestKey::rsa1(), TestKey::rsa2());
     let main = Idp::start(&[&main_key]).await;
-    let partner = Idp::start(&[&partner_key]).await;
+    let partner = Idp::start_realm(&[&partner_key], "partner").await;
     let app = two_realms(&main, &partner).await;
     // `/admin-data` needs the realm role `admin` of the sign-in realm.
     let our_admin = mint(&main_key, &access_claims(&main, "ada", &["admin"]));
@@ -60,7 +60,7 @@ async fn roles_count_only_in_their_realm() {
 async fn an_unlisted_issuer_costs_no_request_to_anyone() {
     let (main_key, partner_key, stranger_key) = (TestKey::rsa1(), TestKey::rsa2(), TestKey::rsa3());
     let main = Idp::start(&[&main_key]).await;
-    let partner = Idp::start(&[&partner_key]).await;
+    let partner = Idp::start_realm(&[&partner_key], "partner").await;
     let stranger = Idp::start(&[&stranger_key]).await;
     let app = two_realms(&main, &partner).await;
     let hits = || [&main, &partner, &stranger].map(|idp| (idp.discovery_hits(), idp.jwks_hits()));
@@ -87,12 +87,13 @@ async fn an_unlisted_issuer_costs_no_request_to_anyone() {
 async fn a_realm_that_is_down_does_not_take_the_others_down() {
     let (main_key, partner_key) = (TestKey::rsa1(), TestKey::rsa2());
     let main = Idp::start(&[&main_key]).await;
-    let partner = Idp::start_down(&[&partner_key]).await;
+    let partner = Idp::start_realm(&[&partner_key], "partner").await;
+    partner.stop();
     let app = two_realms(&main, &partner).await;
     let ready = app.get("/ready").dispatch().await;
     assert_eq!(ready.status(), Status::Ok, "the sign-in realm has keys");
     let body: Value = ready.into_json().await.unwrap();
-    assert_eq!(body["realms_without_keys"], json!(["test"]));
+    assert_eq!(body["realms_without_keys"], json!(["partner"]));
     let ours = mint(&main_key, &access_claims(&main, "alice", &["user"]));
     assert_eq!(get_with_token(&app, "/secure-data", &ours).await.status(), Status::Ok);
     // The partner's token may be fine: 503 with Retry-After, not 401.
@@ -154,7 +155,7 @@ async fn notes_of(app: &Client, token: &str) -> Value {
 async fn a_partner_token_with_a_main_users_sub_cannot_read_or_write_their_notes() {
     let (main_key, partner_key) = (TestKey::rsa1(), TestKey::rsa2());
     let main = Idp::start(&[&main_key]).await;
-    let partner = Idp::start(&[&partner_key]).await;
+    let partner = Idp::start_realm(&[&partner_key], "partner").await;
     let app = two_realms(&main, &partner).await;
     let ours = mint(&main_key, &access_claims(&main, "alice", &["user"]));
     // The partner realm hands out the same `sub` as the main realm's alice.
