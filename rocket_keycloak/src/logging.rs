@@ -7,8 +7,9 @@
 //! no level shows them.
 //!
 //! Decisions (safe by default, or no launch):
-//! - [`crate::rocket_with`] (and so [`crate::rocket`]) installs it before building the
-//!   rocket, at the configured level, unless a logger is already installed.
+//! - The app installs it before building the rocket, at the configured level, unless a
+//!   logger is already installed (the demo's `rocket_with` does; [`RedactingLogger::filter_for`]
+//!   maps Rocket's `log_level`).
 //! - An app that builds its own rocket gets Rocket's logger from `rocket::custom`/`build`,
 //!   before any fairing of ours runs, and a process has one logger for good. So the
 //!   sign-in fairing (which brings the callback) refuses to launch when Rocket would log at

@@ -23,9 +23,9 @@
 //! The precise reason is logged at debug level; the token itself never is.
 //!
 //! Decisions:
-//! - The layers below return their own errors ([`VerifyError`], `SessionError`); this is
+//! - The layers below return their own errors ([`VerifyError`](crate::VerifyError), `SessionError`); this is
 //!   the one place that maps them to statuses (`From`).
-//! - Every JSON error body is an [`ErrorBody`](crate::ErrorBody), whoever answers (the catchers, an
+//! - Every JSON error body is an [`ErrorBody`], whoever answers (the catchers, an
 //!   [`ErrorPage`](crate::ErrorPage) for an API client, the back-channel logout route).
 //! - A page that needs a signed-in browser marks its request
 //!   ([`Refusal::redirect_to_login`]); its 401 then becomes a redirect to the sign-in route,

@@ -67,7 +67,7 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Records a DPoP proof (by its fixed-size id) until `accepted_until`, for a store that
     /// several instances share: `Some(false)` if it was recorded before (a replay). `None`
     /// (the default) means the store does not keep proofs, and each process keeps its own
-    /// (`oidc/dpop.rs`), which is enough for a store that serves one process.
+    /// (`oidc/dpop/`), which is enough for a store that serves one process.
     async fn first_use_of_proof(
         &self,
         _id: &[u8; 32],

@@ -16,7 +16,7 @@ use crate::telemetry;
 
 /// The caller of a request with `Authorization: DPoP <token>`: the token must be bound to a
 /// key, and the request's one `DPoP` header a fresh, first-used proof of that key for this
-/// request (`oidc/dpop.rs`). Proofs are spent in the shared session store when there is
+/// request (`oidc/dpop/`). Proofs are spent in the shared session store when there is
 /// one, so a proof replayed to another instance is refused too.
 pub(super) async fn dpop_identity(
     request: &Request<'_>,

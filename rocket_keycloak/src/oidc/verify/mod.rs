@@ -2,10 +2,10 @@
 //! token kind, the verified-token cache), and the checks of access and logout tokens.
 //!
 //! Every token this crate accepts passes through [`Oidc::verify`]: format, key lookup by
-//! `kid`, then the rules of its [`TokenKind`]. Access tokens also go through the
+//! `kid`, then the rules of its [`TokenKind`](crate::oidc::tokens::TokenKind). Access tokens also go through the
 //! verified-token cache ([`super::cache`]), so a token's signature is checked once.
 //!
-//! Several realms (`oidc.issuers`): each [`Realm`] has its own keys, access-token rules and
+//! Several realms (`oidc.issuers`): each [`Realm`](realm::Realm) has its own keys, access-token rules and
 //! verified-token cache. An access token goes to the realm its unverified `iss` names,
 //! before any cache lookup or network call, so a token naming an unlisted issuer costs
 //! nothing but its refusal (`WrongIssuer`), and one realm's key rotation never touches

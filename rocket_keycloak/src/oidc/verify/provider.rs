@@ -199,7 +199,7 @@ impl Oidc {
 
     #[cfg(feature = "dpop")]
     /// Checks the DPoP proof sent with `access_token` (bound to `jkt`) for `target`, all but
-    /// its replay (see `oidc/dpop.rs`).
+    /// its replay (see `oidc/dpop/`).
     pub(crate) fn check_dpop_proof(
         &self,
         proof: &str,

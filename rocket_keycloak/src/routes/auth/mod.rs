@@ -19,7 +19,7 @@
 //!   `https://evil` all land on the after-login page ([`SignIn::after_login`]; open-redirect
 //!   defence). It must also be a URI
 //!   Rocket can redirect to as it is (origin form: no space, quote, `<`, non-ASCII...)
-//!   and at most [`MAX_NEXT_BYTES`] long (it rides in the login cookie); anything else
+//!   and at most [`MAX_NEXT_BYTES`](paths::MAX_NEXT_BYTES) long (it rides in the login cookie); anything else
 //!   lands there too, rather than being repaired. It is checked again at the
 //!   callback, and the redirect is built before any session ends, so a bad `next` can
 //!   never cost the browser its new session.
@@ -42,8 +42,8 @@
 //!   reason (that goes to the log).
 //! - [`SignIn`] refuses to launch when Rocket's log would show the callback's `code` and
 //!   `state` (see `logging.rs`).
-//! - [`SignIn`] mounts these routes and manages what they need ([`Sessions`], the
-//!   [`LoginPage`] the 401 catcher redirects to), so the key fairing stays free of the
+//! - [`SignIn`] mounts these routes and manages what they need ([`Sessions`](crate::Sessions), the
+//!   [`LoginPage`](crate::error::LoginPage) the 401 catcher redirects to), so the key fairing stays free of the
 //!   session layer and an API-only app carries none of it.
 //! - Every link to another route is built with `uri!` from that route and the mount point,
 //!   so a renamed path cannot leave a dangling string behind.
