@@ -78,7 +78,6 @@
 // visibility that says more than it means. Items for the project's own tests are `pub` for
 // the `testing` module, so the lint speaks in that build (CI's clippy runs it).
 #![cfg_attr(feature = "testing", warn(unreachable_pub))]
-#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(all(feature = "aws-lc", feature = "rust-crypto"))]
 compile_error!("enable exactly one crypto backend: `aws-lc` (default) or `rust-crypto`");
