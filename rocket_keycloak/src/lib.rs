@@ -119,6 +119,7 @@ pub use guards::{
 };
 pub use identity::{Claims, Confirmation, Identity, Roles};
 pub use logging::RedactingLogger;
+pub use oidc::dpop::{MAX_PROOFS_PER_KEY, ProofUse, SpentProof};
 pub use oidc::{DpopError, Oidc, OidcFairing, TokenError, VerifyError};
 pub use pages::{ErrorPage, ErrorPages};
 pub use protocol::{ClientId, Issuer, SessionId, Subject};
@@ -131,7 +132,8 @@ pub use security::{NoStore, SecurityHeaders};
 pub use session::RedisStore;
 #[cfg(feature = "sign-in")]
 pub use session::{
-    MemoryStore, SESSION_COOKIE, Session, SessionError, SessionStore, Sessions, StoreError,
+    MemoryStore, SECURE_SESSION_COOKIE, SESSION_COOKIE, Session, SessionError, SessionStore,
+    Sessions, StoreError, session_cookie_name,
 };
 
 // The README's examples are compiled and run as doc tests.

@@ -135,3 +135,38 @@ async fn a_callback_reads_at_most_sixteen_other_login_cookies() {
         response.headers().get("Set-Cookie").filter(|c| c.starts_with("kc_login_junk")).count();
     assert!((1..=16).contains(&removals), "{removals} junk login cookies answered");
 }
+
+#[rocket::async_test]
+async fn on_https_the_session_cookie_is_a_host_cookie_and_only_that_name_is_read() {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    let figment = figment_for(&idp, json!({"app_url": "https://app.example"}));
+    // Untracked: each request carries exactly the cookies this test gives it.
+    let app = Client::untracked(sign_in::app(figment)).await.unwrap();
+    let login = app.get("/login").dispatch().await;
+    let location = login.headers().get_one("Location").unwrap().to_owned();
+    let login_cookies: Vec<_> = login.cookies().iter().cloned().collect();
+    let q = query(&location);
+    let id = mint(&key, &id_claims(&idp, "alice", &q["nonce"]));
+    let access = mint(&key, &access_claims(&idp, "alice", &["user"]));
+    idp.expect_code("code-1", token_response(&access, Some(&id), Some("refresh")));
+    let uri = format!("/authorize?state={}&code=code-1", q["state"]);
+    let response = app.get(uri).cookies(login_cookies).dispatch().await;
+    assert_eq!(response.status(), Status::SeeOther);
+    // A browser takes a `__Host-` cookie only if it is Secure, for /, without Domain: no
+    // sibling subdomain and no http response can plant or overwrite it.
+    assert!(response.cookies().get("kc_session").is_none());
+    let cookie = response.cookies().get("__Host-kc_session").expect("the session cookie").clone();
+    assert_eq!(cookie.secure(), Some(true));
+    assert_eq!(cookie.path(), Some("/"));
+    assert_eq!(cookie.domain(), None);
+    assert_eq!(rocket_keycloak::session_cookie_name(true), cookie.name());
+    let session = response.cookies().get_private("__Host-kc_session").unwrap().value().to_owned();
+    let hello = |name: &'static str| {
+        let cookie = rocket::http::Cookie::new(name, session.clone());
+        app.get("/hello").header(Accept::HTML).private_cookie(cookie).dispatch()
+    };
+    assert_eq!(hello("__Host-kc_session").await.status(), Status::Ok);
+    // The same session under the unprefixed name (as a subdomain could set it) is no session.
+    assert_eq!(hello("kc_session").await.status(), Status::SeeOther, "sent to the sign-in");
+}

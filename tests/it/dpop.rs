@@ -12,18 +12,20 @@ use serde_json::{Value, json};
 
 use crate::{get_with_token, spawn_app_with, www_authenticate};
 
+mod flood;
+
 pub(crate) const URL: &str = "http://localhost:8000/secure-data";
 
 /// GET `/secure-data` with `Authorization: DPoP <token>` and these `DPoP` headers.
 pub(crate) async fn dpop_get<'c>(
     app: &'c Client,
     token: &str,
-    proofs: &[&str],
+    proofs: &[impl AsRef<str>],
 ) -> LocalResponse<'c> {
     let mut request =
         app.get("/secure-data").header(Header::new("Authorization", format!("DPoP {token}")));
     for proof in proofs {
-        request = request.header(Header::new("DPoP", proof.to_string()));
+        request = request.header(Header::new("DPoP", proof.as_ref().to_owned()));
     }
     request.dispatch().await
 }

@@ -11,14 +11,26 @@
 //! - The cookie lives as long as a session does on the server ([`DEFAULT_LIFETIME`], 10 h),
 //!   not Rocket's default of a week for private cookies: a browser keeps no id that can only
 //!   be refused.
+//! - **On https it is named `__Host-kc_session`** ([`SECURE_SESSION_COOKIE`]): browsers
+//!   accept a `__Host-` cookie only if it is `Secure`, for path `/` and without `Domain`, so
+//!   a sibling subdomain or a plain-http response for the same host cannot plant or
+//!   overwrite it. An http app (local development) keeps [`SESSION_COOKIE`], which browsers
+//!   would refuse with the prefix. Only the name of the app's own scheme is read.
 
 use rocket::http::{Cookie, CookieJar, SameSite};
 
 use super::store::DEFAULT_LIFETIME;
 use crate::protocol::SessionId;
 
-/// Name of the session cookie.
+/// Name of the session cookie of an app on http (local development).
 pub const SESSION_COOKIE: &str = "kc_session";
+/// Name of the session cookie of an app on https.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-kc_session";
+
+/// The session cookie's name: [`SECURE_SESSION_COOKIE`] when cookies are `Secure`.
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure { SECURE_SESSION_COOKIE } else { SESSION_COOKIE }
+}
 
 /// A fresh random identifier (256 bits, base64url).
 pub fn random_id() -> String {
@@ -26,13 +38,13 @@ pub fn random_id() -> String {
 }
 
 /// The session id from the private cookie, if present and authentic.
-pub(crate) fn session_id(cookies: &CookieJar<'_>) -> Option<SessionId> {
-    cookies.get_private(SESSION_COOKIE).map(|c| SessionId::new(c.value()))
+pub(crate) fn session_id(cookies: &CookieJar<'_>, secure: bool) -> Option<SessionId> {
+    cookies.get_private(session_cookie_name(secure)).map(|c| SessionId::new(c.value()))
 }
 
 /// Sets the session cookie.
 pub(crate) fn set_session_cookie(cookies: &CookieJar<'_>, id: SessionId, secure: bool) {
-    let cookie = Cookie::build((SESSION_COOKIE, id.as_str().to_owned()))
+    let cookie = Cookie::build((session_cookie_name(secure), id.as_str().to_owned()))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
@@ -42,6 +54,7 @@ pub(crate) fn set_session_cookie(cookies: &CookieJar<'_>, id: SessionId, secure:
 }
 
 /// Removes the session cookie.
-pub(crate) fn clear_session_cookie(cookies: &CookieJar<'_>) {
-    cookies.remove_private(Cookie::build(SESSION_COOKIE).path("/"));
+pub(crate) fn clear_session_cookie(cookies: &CookieJar<'_>, secure: bool) {
+    let cookie = Cookie::build(session_cookie_name(secure)).path("/").secure(secure);
+    cookies.remove_private(cookie);
 }

@@ -44,7 +44,7 @@ mod sealed;
 mod sessions;
 mod store;
 
-pub use cookie::SESSION_COOKIE;
+pub use cookie::{SECURE_SESSION_COOKIE, SESSION_COOKIE, session_cookie_name};
 #[cfg_attr(not(feature = "testing"), allow(unused_imports))] // the `testing` module's path
 pub use cookie::random_id;
 pub(crate) use cookie::{clear_session_cookie, session_id, set_session_cookie};

@@ -40,6 +40,7 @@ use super::record::{Session, StoreError};
 use super::sealed::Sealer;
 use super::store::SessionStore;
 use crate::clock::unix_now;
+use crate::oidc::dpop::{ProofUse, SpentProof};
 
 /// Timeout for connecting to Redis and for each answer.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
@@ -354,17 +355,15 @@ impl SessionStore for RedisStore {
 
     async fn first_use_of_proof(
         &self,
-        id: &[u8; 32],
-        accepted_until: u64,
-    ) -> Result<Option<bool>, StoreError> {
-        let until = accepted_until.max(unix_now() + 1);
+        proof: &SpentProof,
+    ) -> Result<Option<ProofUse>, StoreError> {
         let options = SetOptions::default()
             .conditional_set(redis::ExistenceCheck::NX)
-            .with_expiration(SetExpiry::EXAT(until));
-        let name = self.key("p", &URL_SAFE_NO_PAD.encode(id));
+            .with_expiration(SetExpiry::PX(millis(proof.remember_for)));
+        let name = self.key("p", &URL_SAFE_NO_PAD.encode(proof.id));
         let set: Option<String> =
             self.conn().set_options(name, 1, options).await.map_err(store_error)?;
-        Ok(Some(set.is_some()))
+        Ok(Some(if set.is_some() { ProofUse::First } else { ProofUse::Replayed }))
     }
 
     async fn first_use_of_logout_token(

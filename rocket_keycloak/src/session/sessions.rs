@@ -38,6 +38,8 @@ use super::store::{DEFAULT_LIFETIME, DEFAULT_SESSIONS_PER_USER};
 use crate::clock::unix_now;
 use crate::config::{ConfigError, SessionStoreConfig};
 use crate::identity::Identity;
+#[cfg(feature = "dpop")]
+use crate::oidc::dpop::{ProofUse, SpentProof};
 use crate::oidc::{Oidc, SignInClient, Tokens};
 use crate::telemetry;
 
@@ -307,10 +309,9 @@ impl Sessions {
     #[cfg(feature = "dpop")]
     pub(crate) async fn first_use_of_proof(
         &self,
-        id: &[u8; 32],
-        accepted_until: u64,
-    ) -> Result<Option<bool>, SessionError> {
-        Ok(self.store.first_use_of_proof(id, accepted_until).await?)
+        proof: &SpentProof,
+    ) -> Result<Option<ProofUse>, SessionError> {
+        Ok(self.store.first_use_of_proof(proof).await?)
     }
 
     /// Records a logout token id until `accepted_until`; false if it was seen before.

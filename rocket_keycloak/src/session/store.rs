@@ -23,6 +23,7 @@
 use std::time::Duration;
 
 use super::record::{Session, StoreError};
+use crate::oidc::dpop::{ProofUse, SpentProof};
 use crate::protocol::{SessionId, Subject};
 
 /// Storage of sessions by opaque id, shared by every request (and, for a shared store,
@@ -64,15 +65,15 @@ pub trait SessionStore: Send + Sync + 'static {
         jti: &str,
         accepted_until: u64,
     ) -> Result<bool, StoreError>;
-    /// Records a DPoP proof (by its fixed-size id) until `accepted_until`, for a store that
-    /// several instances share: `Some(false)` if it was recorded before (a replay). `None`
-    /// (the default) means the store does not keep proofs, and each process keeps its own
-    /// (`oidc/dpop/`), which is enough for a store that serves one process.
+    /// Records a DPoP proof (by its fixed-size id) for `proof.remember_for`, for a store
+    /// that several instances share, giving each key (`proof.key`) at most
+    /// [`MAX_PROOFS_PER_KEY`](crate::MAX_PROOFS_PER_KEY) live proofs. `None` (the default)
+    /// means the store does not keep proofs, and each process keeps its own (`oidc/dpop/`),
+    /// which is enough for a store that serves one process.
     async fn first_use_of_proof(
         &self,
-        _id: &[u8; 32],
-        _accepted_until: u64,
-    ) -> Result<Option<bool>, StoreError> {
+        _proof: &SpentProof,
+    ) -> Result<Option<ProofUse>, StoreError> {
         Ok(None)
     }
     /// Whether the store answers (for `/ready`). A store in this process always does.

@@ -8,7 +8,7 @@ use super::credentials::only_header;
 use crate::clock::unix_now;
 use crate::error::AuthError;
 use crate::identity::Identity;
-use crate::oidc::dpop::{FirstUse, ProofTarget};
+use crate::oidc::dpop::{ProofTarget, ProofUse};
 use crate::oidc::{DpopError, Oidc, TokenError};
 #[cfg(feature = "sign-in")]
 use crate::session::Sessions;
@@ -36,25 +36,26 @@ pub(super) async fn dpop_identity(
     let target =
         ProofTarget { method: request.method().as_str(), path: request.uri().path().as_str() };
     let checked = oidc.check_dpop_proof(proof, token, jkt, target).map_err(refused)?;
+    let now = unix_now();
+    let spent = checked.to_spend(now);
     #[cfg(feature = "sign-in")]
     let shared = match request.rocket().state::<Sessions>() {
-        Some(sessions) => {
-            sessions.first_use_of_proof(&checked.replay_id, checked.accepted_until).await?
-        }
+        Some(sessions) => sessions.first_use_of_proof(&spent).await?,
         None => None,
     };
     #[cfg(not(feature = "sign-in"))]
-    let shared: Option<bool> = None;
-    let first = match shared {
-        Some(first) => first,
-        None => match oidc.proofs_seen().first_use(&checked, unix_now()) {
-            FirstUse::Yes => true,
-            FirstUse::Replayed => false,
-            FirstUse::Full => return Err(AuthError::ProofsUnavailable),
-        },
-    };
-    if !first {
-        return Err(refused(DpopError::Replayed));
+    let shared: Option<ProofUse> = None;
+    match shared.unwrap_or_else(|| oidc.proofs_seen().first_use(&spent, now)) {
+        ProofUse::First => {}
+        ProofUse::Replayed => return Err(refused(DpopError::Replayed)),
+        ProofUse::KeyOverQuota => {
+            telemetry::dpop_proof("key_over_quota");
+            return Err(AuthError::ProofsUnavailable);
+        }
+        _ => {
+            telemetry::dpop_proof("record_full");
+            return Err(AuthError::ProofsUnavailable);
+        }
     }
     telemetry::dpop_proof("ok");
     Ok(identity)

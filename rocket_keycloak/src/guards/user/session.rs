@@ -34,8 +34,9 @@ pub(super) async fn session_identity(
     oidc: &Oidc,
 ) -> Result<Arc<Identity>, AuthError> {
     let cookies = request.cookies();
+    let secure = oidc.config().secure_cookies();
     let (Some(id), Some(sessions)) =
-        (session::session_id(cookies), request.rocket().state::<Sessions>())
+        (session::session_id(cookies, secure), request.rocket().state::<Sessions>())
     else {
         return Err(AuthError::MissingCredentials);
     };
@@ -62,7 +63,7 @@ pub(super) async fn session_identity(
         }
         Err(error) => {
             if error == SessionError::Ended {
-                session::clear_session_cookie(cookies);
+                session::clear_session_cookie(cookies, secure);
             }
             Err(error.into())
         }

@@ -29,9 +29,11 @@
 //! - **Server nonces (§8) are not supported**: the `iat` window and the single-use `jti` bound
 //!   a stolen proof to one use within a minute, and a nonce round trip would cost every
 //!   client an extra request. A proof carrying a `nonce` is accepted like any other.
-//! - **The replay cache fails closed.** It holds at most `MAX_REMEMBERED_PROOFS` live
-//!   proofs; when it is full of live ones, a new proof is refused (the request gets a 503
-//!   with `Retry-After`) rather than forgetting one that could then be replayed.
+//! - **Spending a proof fails closed, one key at a time.** A record of spent proofs (the
+//!   shared store's or the in-process [`ReplayCache`]) gives each key a quota
+//!   ([`MAX_PROOFS_PER_KEY`] live proofs) and has a total bound; past either, a new proof
+//!   is refused (the request gets a 503 with `Retry-After`) rather than forgetting one that
+//!   could then be replayed. A flood by one key refuses that key only.
 //! - The thumbprint is computed here, from the members as JSON strings (RFC 7638 §3), not by
 //!   formatting untrusted values into a template.
 //!
@@ -39,6 +41,7 @@
 //! |---|---|---|
 //! | `error.rs` | [`DpopError`] | always (a build without DPoP still names its refusals) |
 //! | `proof.rs` | `ProofRules`, the checks 1–8, their limits | `dpop` |
+//! | `spend.rs` | [`SpentProof`], [`ProofUse`]: what a replay record keeps and finds | always |
 //! | `replay.rs` | `ReplayCache`, the in-process single use | `dpop` |
 //!
 //! Without the `dpop` feature no proof is ever checked: a DPoP-bound token is refused
@@ -49,6 +52,7 @@ mod error;
 mod proof;
 #[cfg(feature = "dpop")]
 mod replay;
+mod spend;
 
 pub use error::DpopError;
 #[cfg(all(feature = "dpop", feature = "testing"))]
@@ -56,4 +60,5 @@ pub use proof::thumbprint;
 #[cfg(feature = "dpop")]
 pub use proof::{CheckedProof, ProofRules, ProofTarget};
 #[cfg(feature = "dpop")]
-pub(crate) use replay::{FirstUse, ReplayCache};
+pub(crate) use replay::ReplayCache;
+pub use spend::{MAX_PROOFS_PER_KEY, ProofUse, SpentProof};

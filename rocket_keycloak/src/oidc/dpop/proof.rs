@@ -8,9 +8,11 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use std::time::Duration;
 use url::Url;
 
 use super::error::DpopError;
+use super::spend::{SKEW_MARGIN, SpentProof};
 
 /// Proofs longer than this are refused before parsing (a proof with an RSA-4096 key is
 /// about 1.5 KiB).
@@ -26,8 +28,23 @@ pub(crate) const MAX_JTI_BYTES: usize = 256;
 pub struct CheckedProof {
     /// A fixed-size id of the proof for the replay check (SHA-256 of `jkt` and `jti`).
     pub replay_id: [u8; 32],
+    /// A fixed-size id of its key (SHA-256 of `jkt`), for the per-key quota.
+    pub key_id: [u8; 32],
     /// Until when the proof would be accepted, Unix seconds: remember it that long.
     pub accepted_until: u64,
+}
+
+impl CheckedProof {
+    /// The proof as a replay record keeps it, at `now`: remembered for as long as it could
+    /// still be accepted, plus the skew margin (`spend.rs`).
+    pub fn to_spend(&self, now: u64) -> SpentProof {
+        let live = self.accepted_until.saturating_sub(now);
+        SpentProof {
+            id: self.replay_id,
+            key: self.key_id,
+            remember_for: Duration::from_secs(live + SKEW_MARGIN),
+        }
+    }
 }
 
 /// The request a proof must be for.
@@ -146,7 +163,8 @@ impl ProofRules {
         }
         let replay_id: [u8; 32] =
             Sha256::new().chain_update(jkt).chain_update([0]).chain_update(&jti).finalize().into();
-        Ok(CheckedProof { replay_id, accepted_until: iat as u64 + PROOF_MAX_AGE + 1 })
+        let key_id: [u8; 32] = Sha256::digest(jkt).into();
+        Ok(CheckedProof { replay_id, key_id, accepted_until: iat as u64 + PROOF_MAX_AGE + 1 })
     }
 
     /// Whether `htu` names this app's `path`, ignoring query and fragment (§4.3 step 9).

@@ -206,7 +206,7 @@ async fn finish_sign_in(
         unavailable("Sign-in is not available right now. Please try again in a moment.")
     };
     // A new id at every login; any previous session of this browser ends.
-    if let Some(old) = session::session_id(cookies) {
+    if let Some(old) = session::session_id(cookies, oidc.config().secure_cookies()) {
         sessions.end(&old).await.map_err(store_down)?;
     }
     let (id, session) = sessions.create(tokens).await.map_err(store_down)?;

@@ -32,7 +32,8 @@ pub(super) async fn logout(
     cookies: &CookieJar<'_>,
 ) -> Result<Redirect, ErrorPage> {
     let home = paths.after_logout.clone();
-    let Some(id) = session::session_id(cookies) else {
+    let secure = oidc.config().secure_cookies();
+    let Some(id) = session::session_id(cookies, secure) else {
         return Ok(Redirect::to(home.clone()));
     };
     let stored = sessions.get(&id).await.map_err(|e| {
@@ -40,7 +41,7 @@ pub(super) async fn logout(
         unavailable("Signing out is not available right now. Please try again in a moment.")
     })?;
     let Some(session) = stored else {
-        session::clear_session_cookie(cookies);
+        session::clear_session_cookie(cookies, secure);
         return Ok(Redirect::to(home.clone()));
     };
     if !constant_time_eq(form.csrf.as_bytes(), session.csrf_token.as_bytes()) {
@@ -52,7 +53,7 @@ pub(super) async fn logout(
         unavailable("Signing out is not available right now. Please try again in a moment.")
     })?;
     telemetry::logout("rp");
-    session::clear_session_cookie(cookies);
+    session::clear_session_cookie(cookies, secure);
     let config = oidc.config();
     let Some(end_session) = oidc.metadata().and_then(|m| m.end_session_endpoint.clone()) else {
         return Ok(Redirect::to(home.clone()));
