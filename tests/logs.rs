@@ -32,7 +32,8 @@ async fn no_token_secret_or_cookie_value_reaches_the_log() {
         .merge(("log_level", "debug"))
         .merge(("template_dir", concat!(env!("CARGO_MANIFEST_DIR"), "/templates")))
         .merge(("oidc", json!({
-            "issuer": idp.issuer(), "client_id": "demo-app", "client_secret": secret, "leeway": 5
+            "issuer": idp.issuer(), "client_id": "demo-app", "client_secret": secret, "leeway": 5,
+            "metrics": "on",
         })));
     let app = Client::tracked(rocket_keycloak_demo::rocket_with(figment)).await.unwrap();
 

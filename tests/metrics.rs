@@ -1,9 +1,12 @@
 //! Every counter of the metrics contract equals what a scripted mix of requests must give:
 //! valid tokens, a cached one, expired, wrong-audience and forged tokens, requests without
-//! credentials, a role refusal and a key rotation, read back from `GET /metrics`.
+//! credentials, a role refusal and a key rotation, read back from `GET /metrics`. Where the
+//! endpoint is: nowhere by default, on the app's port with `on`, on its own address only
+//! with an address.
 //!
 //! Its own test binary, because the metrics recorder is process-wide: no other test may
-//! move the counters.
+//! move the counters (the tests beside the scripted mix use an IdP of another realm name, so
+//! the series they move are not the ones it reads).
 
 use rocket::http::{ContentType, Header, Status};
 use rocket::local::asynchronous::Client;
@@ -48,7 +51,10 @@ async fn every_counter_equals_the_scripted_mix() {
         .merge(("log_level", "off"))
         .merge((
             "oidc",
-            json!({"issuer": idp.issuer(), "client_id": "demo-app", "client_secret": "s"}),
+            json!({
+                "issuer": idp.issuer(), "client_id": "demo-app", "client_secret": "s",
+                "metrics": "on",
+            }),
         ));
     let app = Client::tracked(rocket_keycloak_demo::rocket_with(figment)).await.unwrap();
 
@@ -161,13 +167,33 @@ async fn every_counter_equals_the_scripted_mix() {
     assert_eq!(value(&text, "rocket_keycloak_logouts_total", &[("kind", "rp")]), 1.0);
     assert_eq!(value(&text, "rocket_keycloak_logouts_total", &[("kind", "backchannel")]), 1.0);
     assert_eq!(value(&text, "rocket_keycloak_sessions_active", &[]), 0.0);
+}
 
-    // On a listener of its own: served there, absent from the app's port.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+/// The demo against an IdP of its own realm name (see the module documentation), with these
+/// `oidc` settings added; the IdP lives as long as the app needs it.
+async fn app_with(realm: &str, settings: serde_json::Value) -> (std::sync::Arc<Idp>, Client) {
+    let idp = Idp::start_realm(&[&TestKey::rsa1()], realm).await;
+    let mut oidc = json!({"issuer": idp.issuer(), "client_id": "demo-app"});
+    oidc.as_object_mut().unwrap().extend(settings.as_object().unwrap().clone());
     let figment = rocket::figment::Figment::from(rocket::Config::debug_default())
         .merge(("log_level", "off"))
-        .merge(("oidc", json!({"issuer": idp.issuer(), "client_id": "demo-app", "metrics": format!("127.0.0.1:{port}")})));
-    let private = Client::tracked(rocket_keycloak_demo::rocket_with(figment)).await.unwrap();
+        .merge(("oidc", oidc));
+    (idp, Client::tracked(rocket_keycloak_demo::rocket_with(figment)).await.unwrap())
+}
+
+#[rocket::async_test]
+async fn metrics_are_not_served_unless_configured() {
+    let (_idp, app) = app_with("quiet", json!({})).await;
+    assert_eq!(app.get("/metrics").dispatch().await.status(), Status::NotFound);
+    let (_idp, off) = app_with("off", json!({"metrics": "off"})).await;
+    assert_eq!(off.get("/metrics").dispatch().await.status(), Status::NotFound);
+}
+
+#[rocket::async_test]
+async fn a_metrics_listener_serves_them_on_its_own_address_only() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let settings = json!({"metrics": format!("127.0.0.1:{port}")});
+    let (_idp, private) = app_with("private", settings).await;
     assert_eq!(private.get("/metrics").dispatch().await.status(), Status::NotFound);
     let url = format!("http://127.0.0.1:{port}/metrics");
     let mut answer = None;
@@ -180,5 +206,5 @@ async fn every_counter_equals_the_scripted_mix() {
     }
     let (status, body) = answer.expect("the metrics listener answers");
     assert_eq!(status, 200);
-    assert!(body.contains("rocket_keycloak_auth_total"), "{body}");
+    assert!(body.contains("rocket_keycloak_jwks_fetch_total{realm=\"private\""), "{body}");
 }

@@ -11,6 +11,15 @@
 //! - **No `acr`, or a value not in the list, satisfies nothing.** So does a requirement
 //!   that names a level missing from the list: that is a configuration mistake, and the
 //!   safe answer to it is "no" (the guards log it at `error`).
+//! - **Levels belong to a realm**, as roles do. Each realm's administrator decides what its
+//!   tokens' `acr` says (a partner realm can map `acr` to `gold` for a password alone), so
+//!   a requirement is a realm's: a level marker names its realm (`Level::REALM`, the
+//!   sign-in realm by default, mirroring `Role::REALM`), and an authentication by any other
+//!   realm satisfies nothing there (`guards/level.rs` checks it with no `acr`). An
+//!   [`AcrLevels`] is one realm's list: the sign-in realm's is `oidc.acr_levels`, another
+//!   realm's the `acr_levels` of its `oidc.issuers` entry, empty when the entry sets none
+//!   (never borrowed from the sign-in realm, whose names mean something else there).
+//!   Sessions all come from the sign-in realm; bearer tokens from any accepted realm.
 //! - **Age** (`max_age`): the authentication must have happened at most that many seconds
 //!   ago by `auth_time`; a token without `auth_time` fails an age requirement. No leeway is
 //!   added: a clock that runs ahead makes the app ask again sooner, never later.
@@ -19,7 +28,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The configured levels of assurance, lowest first (`oidc.acr_levels`).
+/// One realm's levels of assurance, lowest first (`oidc.acr_levels` for the sign-in realm).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AcrLevels(Vec<String>);
 

@@ -147,7 +147,7 @@ pub mod testing {
     pub use crate::guards::authorization_token;
     pub use crate::oidc::cache::{Accepted, TokenCache, digest};
     #[cfg(feature = "dpop")]
-    pub use crate::oidc::dpop::{CheckedProof, ProofRules, ProofTarget, thumbprint};
+    pub use crate::oidc::dpop::{CheckedProof, ProofRules, ProofTarget, ReplayCache, thumbprint};
     pub use crate::oidc::jwks::KeySet;
     pub use crate::oidc::tokens::{TokenKind, TokenRules};
     #[cfg(feature = "sign-in")]

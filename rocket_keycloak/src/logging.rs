@@ -17,8 +17,22 @@
 //!   to call [`RedactingLogger::install`] before building the rocket. An app whose own
 //!   logger already keeps these values out says so with
 //!   [`RedactingLogger::trust_installed_logger`].
+//! - Below debug it drops Rocket's per-request lines for refusals, so that requests without
+//!   valid credentials cannot write one line each (a summary every 60 s and the metrics count
+//!   them instead, `telemetry.rs`). Rocket's line for a failed guard names the guard as the
+//!   route wrote it (`RequireAcr < Gold >`) and comes from the route's module, so neither
+//!   tells this crate's guards from the app's. What does: every refusal of every guard here
+//!   goes through `guard_refused` (from `AuthError::record`, which each guard's failure
+//!   calls), and Rocket logs its line right after, on the same thread, with the refusal as
+//!   `{:?}`. The line that follows a refusal of ours and carries exactly its text is
+//!   dropped; a guard added later is covered without being named, and an app's own guard
+//!   keeps its line. Rocket's lines about requests to this crate's own routes (a junk form
+//!   posted to `/logout`) carry the route's module path, `rocket_keycloak::..::_`, and are
+//!   dropped by that path.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::fmt::{Debug, Write as _};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use log::{LevelFilter, Log, Metadata, Record};
@@ -108,6 +122,62 @@ pub(crate) fn error_once(
     }
 }
 
+/// The refusal a guard of this crate returned last on this thread, as `{:?}` prints it, until
+/// the next log record on the thread (Rocket's line for that guard, when it logs one).
+struct LastRefusal {
+    pending: bool,
+    text: String,
+}
+
+thread_local! {
+    static LAST_REFUSAL: RefCell<LastRefusal> =
+        const { RefCell::new(LastRefusal { pending: false, text: String::new() }) };
+}
+
+/// Every refusal of a guard of this crate comes here (`AuthError::record`): its precise reason
+/// goes to the log at debug, and Rocket's line for it, which comes next, is recognised as
+/// this crate's (see the module decisions).
+pub(crate) fn guard_refused(request: &rocket::Request<'_>, error: &dyn Debug) {
+    log::debug!("auth refused {} {}: {error:?}", request.method(), request.uri().path());
+    // After the debug line, which would consume the mark; and only when someone reads it.
+    if DROPS_REFUSALS.load(Ordering::Relaxed) {
+        mark_refusal(error);
+    }
+}
+
+/// Whether this process's logger is a [`RedactingLogger`] that drops Rocket's lines for
+/// refusals (it logs, below debug): the refusals need marking only then.
+static DROPS_REFUSALS: AtomicBool = AtomicBool::new(false);
+
+/// Marks `error` as the refusal Rocket's next line on this thread is about.
+fn mark_refusal(error: &dyn Debug) {
+    with_last_refusal(|last| {
+        last.text.clear();
+        let _ = write!(last.text, "{error:?}");
+        last.pending = true;
+    });
+}
+
+/// Runs `f` on this thread's [`LastRefusal`]; `None` while the thread is being torn down (a
+/// logger must not panic).
+fn with_last_refusal<T>(f: impl FnOnce(&mut LastRefusal) -> T) -> Option<T> {
+    LAST_REFUSAL.try_with(|cell| cell.try_borrow_mut().ok().map(|mut last| f(&mut last))).ok()?
+}
+
+/// Whether `message` is Rocket's line for the refusal `guard_refused` marked last on this
+/// thread ("Request guard `T` failed: <the refusal>."). Any record consumes the mark.
+fn follows_our_refusal(message: Option<&str>) -> bool {
+    with_last_refusal(|last| {
+        let pending = std::mem::take(&mut last.pending);
+        let failure = message
+            .and_then(|m| m.strip_prefix("Request guard `"))
+            .and_then(|m| m.split_once("` failed: "))
+            .and_then(|(_, error)| error.strip_suffix('.'));
+        pending && failure == Some(last.text.as_str())
+    })
+    .unwrap_or(false)
+}
+
 /// Writes `LEVEL target: message` to stderr (or a sink), credentials redacted.
 pub struct RedactingLogger {
     level: LevelFilter,
@@ -134,11 +204,13 @@ impl RedactingLogger {
     pub fn install(self) -> bool {
         let level =
             if self.level == LevelFilter::Off { LevelFilter::Off } else { LevelFilter::Trace };
+        let drops_refusals = self.level != LevelFilter::Off && self.level < LevelFilter::Debug;
         let installed = log::set_boxed_logger(Box::new(self)).is_ok();
         if installed {
             // `enabled` does the filtering (it lets the launch banner through).
             log::set_max_level(level);
             REDACTED.store(true, Ordering::Release);
+            DROPS_REFUSALS.store(drops_refusals, Ordering::Relaxed);
         }
         installed
     }
@@ -170,33 +242,47 @@ impl Log for RedactingLogger {
     }
 
     fn log(&self, record: &Record<'_>) {
-        if self.enabled(record.metadata()) {
-            let message = record.args().to_string();
-            if self.level < LevelFilter::Debug && is_per_refusal_noise(&message) {
-                return;
-            }
-            (self.sink)(&format!("{} {}: {}", record.level(), record.target(), redact(&message)));
+        // The `log` macros call this for every record up to the maximum level (`install`
+        // sets trace), so the refusal mark is consumed even by records this level hides.
+        if !self.enabled(record.metadata()) {
+            follows_our_refusal(None);
+            return;
         }
+        let message = record.args().to_string();
+        let ours =
+            follows_our_refusal(Some(&message)) || is_rocket_line_in_our_routes(record.target());
+        if self.level < LevelFilter::Debug && (ours || is_refusal_catcher(&message)) {
+            return;
+        }
+        (self.sink)(&format!("{} {}: {}", record.level(), record.target(), redact(&message)));
     }
 
     fn flush(&self) {}
 }
 
-/// Rocket's lines for every refused request ("Request guard `AuthenticatedUser` failed",
-/// "Responding with registered 401 catcher."): one per bad token, so a flood of bad tokens
-/// floods the log. Below debug level they are dropped; the crate logs a periodic summary of
-/// refusals instead (`telemetry::log_refusals`), and the metrics count every one.
-fn is_per_refusal_noise(message: &str) -> bool {
-    const GUARDS: [&str; 4] = ["AuthenticatedUser", "RequireRole", "PageUser", "MaybeUser"];
-    if let Some(rest) = message.strip_prefix("Request guard `") {
-        let guard = rest.split('`').next().unwrap_or_default();
-        return GUARDS.iter().any(|g| guard.contains(g));
-    }
-    // "Responding with registered (unauthorized) 401 catcher."
-    message.starts_with("Responding with registered")
-        && ["400", "401", "403", "503"]
-            .iter()
-            .any(|code| message.contains(&format!(" {code} catcher")))
+/// Rocket's line for the catcher of a refusal ("Responding with registered (unauthorized) 401
+/// catcher.", or "No 422 catcher registered. Using Rocket default."), one per refused request:
+/// dropped below debug like the guard's line. Keyed on the statuses of refusals (the guards',
+/// and 422 for a form that does not parse), not on a guard.
+fn is_refusal_catcher(message: &str) -> bool {
+    const REFUSALS: [&str; 5] = ["400", "401", "403", "422", "503"];
+    let status = match message.strip_prefix("Responding with registered ") {
+        Some(catcher) => catcher.strip_suffix(" catcher.").and_then(|c| c.rsplit(' ').next()),
+        None => message
+            .strip_prefix("No ")
+            .and_then(|m| m.strip_suffix(" catcher registered. Using Rocket default.")),
+    };
+    status.is_some_and(|status| REFUSALS.contains(&status))
+}
+
+/// Whether `target` is that of Rocket's own lines about a request to a route of this crate
+/// (`SignIn`'s): the route's module with `::_`, as in
+/// `rocket_keycloak::routes::auth::logout::_` ("Data guard `Form<..>` failed" for a junk
+/// form). This crate's own records never end in `::_`.
+fn is_rocket_line_in_our_routes(target: &str) -> bool {
+    target
+        .strip_prefix(env!("CARGO_CRATE_NAME"))
+        .is_some_and(|rest| rest.starts_with("::") && rest.ends_with("::_"))
 }
 
 /// The `log` level for Rocket's `log_level` setting.
@@ -223,14 +309,38 @@ mod tests {
     }
 
     #[test]
-    fn per_refusal_lines_of_our_guards_are_noise_and_others_are_not() {
-        assert!(is_per_refusal_noise(
-            "Request guard `&rocket_keycloak::AuthenticatedUser` failed: InvalidToken(BadSignature)."
-        ));
-        assert!(is_per_refusal_noise("Request guard `RequireRole<Admin>` failed: x."));
-        assert!(is_per_refusal_noise("Responding with registered (unauthorized) 401 catcher."));
-        assert!(!is_per_refusal_noise("Request guard `MyOwnGuard` failed: x."));
-        assert!(!is_per_refusal_noise("Responding with registered (server_error) 500 catcher."));
+    fn only_the_line_right_after_a_refusal_of_ours_with_its_text_is_ours() {
+        #[derive(Debug)]
+        struct MissingCredentials; // prints as the `AuthError` variant does
+        let refused = || mark_refusal(&MissingCredentials);
+        let line = |guard: &str, error: &str| format!("Request guard `{guard}` failed: {error}.");
+        // Whatever the guard's name as the route wrote it (an app's guard that passes a refusal
+        // of ours on unchanged is a refusal of ours).
+        refused();
+        assert!(follows_our_refusal(Some(&line("RequireAcr < Gold >", "MissingCredentials"))));
+        refused();
+        assert!(follows_our_refusal(Some(&line("MyGuard", "MissingCredentials"))));
+        // Once only.
+        assert!(!follows_our_refusal(Some(&line("RequireAcr < Gold >", "MissingCredentials"))));
+        // An app's own guard failing after ours passed (a `MaybeUser` beside it).
+        refused();
+        assert!(!follows_our_refusal(Some(&line("ApiKey", "Missing"))));
+        // Another record in between: Rocket's next guard line is not the one for ours.
+        refused();
+        follows_our_refusal(None);
+        assert!(!follows_our_refusal(Some(&line("ApiKey", "MissingCredentials"))));
+    }
+
+    #[test]
+    fn catcher_lines_of_refusals_and_rocket_lines_in_our_routes_are_ours() {
+        assert!(is_refusal_catcher("Responding with registered (unauthorized) 401 catcher."));
+        assert!(is_refusal_catcher("No 422 catcher registered. Using Rocket default."));
+        assert!(!is_refusal_catcher("Responding with registered (server_error) 500 catcher."));
+        assert!(!is_refusal_catcher("No 404 catcher registered. Using Rocket default."));
+        assert!(is_rocket_line_in_our_routes("rocket_keycloak::routes::auth::logout::_"));
+        assert!(!is_rocket_line_in_our_routes("rocket_keycloak::routes::auth::logout"));
+        assert!(!is_rocket_line_in_our_routes("rocket_keycloak_demo::routes::notes::_"));
+        assert!(!is_rocket_line_in_our_routes("rocket::server::_"));
     }
 
     #[test]

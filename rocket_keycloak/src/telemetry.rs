@@ -2,10 +2,13 @@
 //!
 //! The names and labels are a contract (the README lists them, dashboards and alerts use
 //! them), so they are written here once and nowhere else. Recording costs next to nothing
-//! when the application installs no recorder; the demo installs the Prometheus exporter and
-//! serves `/metrics` (`src/routes/metrics.rs`).
+//! when the application installs no recorder; `MetricsEndpoint` installs the Prometheus
+//! exporter when `oidc.metrics` asks for an endpoint (`src/routes/metrics.rs`).
 //!
 //! Decisions:
+//! - Refusals anyone can cause (access tokens refused, back-channel logouts refused) are not
+//!   logged one line each: they are counted here, by reason, and logged as one summary line
+//!   every [`SUMMARY_PERIOD`] and at shutdown; the metrics count every one.
 //! - Labels take values from small fixed sets (`source`, `outcome`, `reason`, ...), never
 //!   from a request: a token, a `kid` or a user id in a label would be both a leak and an
 //!   unbounded number of series.
@@ -70,8 +73,41 @@ pub(crate) fn record_auth(request: &rocket::Request<'_>) {
     metrics::histogram!("rocket_keycloak_validation_seconds").record(took.as_secs_f64());
 }
 
-/// The reasons of `TokenError::reason`, for the periodic log summary.
-const REASONS: [&str; 12] = [
+/// Refusals counted between two log summaries, by reason (the last of `reasons`, `other`,
+/// takes any reason not listed).
+struct Tally<const N: usize> {
+    reasons: [&'static str; N],
+    counts: [AtomicU64; N],
+}
+
+impl<const N: usize> Tally<N> {
+    const fn new(reasons: [&'static str; N]) -> Self {
+        Self { reasons, counts: [const { AtomicU64::new(0) }; N] }
+    }
+
+    fn add(&self, reason: &str) {
+        let slot = self.reasons.iter().position(|r| *r == reason).unwrap_or(N - 1);
+        self.counts[slot].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The total and "1180 signature, 24 expired" (most first) since the last call; `None`
+    /// when there were none.
+    fn drain(&self) -> Option<(u64, String)> {
+        let mut counts: Vec<(u64, &str)> = (self.counts.iter().zip(self.reasons))
+            .map(|(n, reason)| (n.swap(0, Ordering::Relaxed), reason))
+            .filter(|(n, _)| *n > 0)
+            .collect();
+        if counts.is_empty() {
+            return None;
+        }
+        counts.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+        let by_reason: Vec<String> = counts.iter().map(|(n, r)| format!("{n} {r}")).collect();
+        Some((counts.iter().map(|(n, _)| n).sum(), by_reason.join(", ")))
+    }
+}
+
+/// Access tokens refused, by `TokenError::reason`.
+static TOKENS_REFUSED: Tally<13> = Tally::new([
     "malformed",
     "header",
     "unknown_kid",
@@ -84,11 +120,29 @@ const REASONS: [&str; 12] = [
     "azp",
     "expired",
     "not_yet_valid",
-];
+    "other",
+]);
 
-/// Refusals since the last summary, by reason (index in [`REASONS`]; the last slot counts
-/// any other).
-static REFUSED: [AtomicU64; REASONS.len() + 1] = [const { AtomicU64::new(0) }; REASONS.len() + 1];
+/// Back-channel logouts refused, by [`backchannel_refused`]'s reasons.
+#[cfg(feature = "sign-in")]
+static LOGOUTS_REFUSED: Tally<16> = Tally::new([
+    "no_token",
+    "malformed",
+    "header",
+    "unknown_kid",
+    "algorithm",
+    "signature",
+    "claims",
+    "issuer",
+    "audience",
+    "type",
+    "expired",
+    "not_yet_valid",
+    "replayed",
+    "not_checked",
+    "azp",
+    "other",
+]);
 
 /// A DPoP proof's verdict: `ok` or why it was refused (`DpopError::reason`).
 #[cfg(feature = "dpop")]
@@ -99,33 +153,41 @@ pub(crate) fn dpop_proof(result: &'static str) {
 /// A token refused, by reason (`TokenError::reason`).
 pub(crate) fn token_rejected(reason: &'static str) {
     metrics::counter!("rocket_keycloak_token_rejections_total", "reason" => reason).increment(1);
-    let slot = REASONS.iter().position(|r| *r == reason).unwrap_or(REASONS.len());
-    REFUSED[slot].fetch_add(1, Ordering::Relaxed);
+    TOKENS_REFUSED.add(reason);
+}
+
+/// A back-channel logout refused: `no_token`, the logout token's `TokenError::reason`,
+/// `replayed`, or `not_checked` (keys not loaded, or the token's key not known yet: a 503).
+/// Anyone can post junk there, so it is counted, not logged one line each.
+#[cfg(feature = "sign-in")]
+pub(crate) fn backchannel_refused(reason: &'static str) {
+    metrics::counter!("rocket_keycloak_backchannel_refusals_total", "reason" => reason)
+        .increment(1);
+    LOGOUTS_REFUSED.add(reason);
 }
 
 /// How often the refusal summary is logged.
 pub(crate) const SUMMARY_PERIOD: Duration = Duration::from_secs(60);
 
 /// The refusals since the last call, as one line ("1204 tokens refused in the last 60 s:
-/// 1180 signature, 24 expired"); `None` when there were none.
+/// 1180 signature, 24 expired; 310 back-channel logouts refused: 300 malformed, 10
+/// replayed"); `None` when there were none.
 pub(crate) fn refusal_summary(period: Duration) -> Option<String> {
-    let mut counts: Vec<(u64, &str)> = REFUSED
-        .iter()
+    let tokens = TOKENS_REFUSED.drain().map(|(n, why)| (n, "tokens refused", why));
+    #[cfg(feature = "sign-in")]
+    let logouts = LOGOUTS_REFUSED.drain().map(|(n, why)| (n, "back-channel logouts refused", why));
+    #[cfg(not(feature = "sign-in"))]
+    let logouts = None;
+    let parts: Vec<String> = [tokens, logouts]
+        .into_iter()
+        .flatten()
         .enumerate()
-        .map(|(i, n)| (n.swap(0, Ordering::Relaxed), REASONS.get(i).copied().unwrap_or("other")))
-        .filter(|(n, _)| *n > 0)
+        .map(|(i, (n, what, why))| match i {
+            0 => format!("{n} {what} in the last {} s: {why}", period.as_secs()),
+            _ => format!("{n} {what}: {why}"),
+        })
         .collect();
-    if counts.is_empty() {
-        return None;
-    }
-    counts.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
-    let total: u64 = counts.iter().map(|(n, _)| n).sum();
-    let by_reason: Vec<String> = counts.iter().map(|(n, r)| format!("{n} {r}")).collect();
-    Some(format!(
-        "{total} tokens refused in the last {} s: {}",
-        period.as_secs(),
-        by_reason.join(", ")
-    ))
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// Logs the refusal summary every [`SUMMARY_PERIOD`] until `shutdown` (the key fairing runs
@@ -198,8 +260,12 @@ pub(crate) fn sessions_active(count: usize) {
 mod tests {
     use super::*;
 
+    /// The summary's counters are the process's: one test at a time drains them.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
     #[test]
     fn the_refusal_summary_counts_by_reason_most_first_and_resets() {
+        let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
         let _ = refusal_summary(SUMMARY_PERIOD); // whatever other tests left
         for _ in 0..3 {
             token_rejected("signature");
@@ -208,6 +274,28 @@ mod tests {
         let line = refusal_summary(SUMMARY_PERIOD).unwrap();
         assert!(
             line.starts_with("4 tokens refused in the last 60 s: 3 signature, 1 expired"),
+            "{line}"
+        );
+        assert_eq!(refusal_summary(SUMMARY_PERIOD), None);
+    }
+
+    #[cfg(feature = "sign-in")]
+    #[test]
+    fn back_channel_refusals_join_the_summary_line() {
+        let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = refusal_summary(SUMMARY_PERIOD);
+        for _ in 0..2 {
+            backchannel_refused("malformed");
+        }
+        backchannel_refused("replayed");
+        backchannel_refused("a reason added later");
+        let line = refusal_summary(SUMMARY_PERIOD).unwrap();
+        // Alone, or after the access tokens that other tests of this process refused.
+        let logouts = "4 back-channel logouts refused";
+        let why = "2 malformed, 1 replayed, 1 other";
+        assert!(
+            line == format!("{logouts} in the last 60 s: {why}")
+                || line.ends_with(&format!("; {logouts}: {why}")),
             "{line}"
         );
         assert_eq!(refusal_summary(SUMMARY_PERIOD), None);

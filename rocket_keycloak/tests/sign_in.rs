@@ -7,10 +7,13 @@
 mod sign_in;
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use rocket::http::{Accept, ContentType, Status};
 use rocket::local::asynchronous::Client;
-use rocket_keycloak::SignIn;
+use rocket_keycloak::{Session, SessionId, SignIn, StoreError, Subject};
 use rocket_keycloak_testkit::{
     Idp, TestKey, access_claims, figment_for, id_claims, mint, token_response,
 };
@@ -169,4 +172,100 @@ async fn on_https_the_session_cookie_is_a_host_cookie_and_only_that_name_is_read
     assert_eq!(hello("__Host-kc_session").await.status(), Status::Ok);
     // The same session under the unprefixed name (as a subdomain could set it) is no session.
     assert_eq!(hello("kc_session").await.status(), Status::SeeOther, "sent to the sign-in");
+}
+
+/// The memory store, except that ending sessions by `sid` fails once when told to: the
+/// store going away between the two steps of a back-channel logout.
+struct FlakyStore {
+    inner: rocket_keycloak::MemoryStore,
+    fail_next: Arc<AtomicBool>,
+}
+
+#[rocket::async_trait]
+impl rocket_keycloak::SessionStore for FlakyStore {
+    async fn get(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        self.inner.get(id).await
+    }
+    async fn put(&self, id: &SessionId, session: Session) -> Result<(), StoreError> {
+        self.inner.put(id, session).await
+    }
+    async fn update(&self, id: &SessionId, session: Session) -> Result<bool, StoreError> {
+        self.inner.update(id, session).await
+    }
+    async fn remove(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.inner.remove(id).await
+    }
+    async fn remove_at_revision(&self, id: &SessionId, revision: u64) -> Result<bool, StoreError> {
+        self.inner.remove_at_revision(id, revision).await
+    }
+    async fn remove_by_sid(&self, sid: &str) -> Result<usize, StoreError> {
+        if self.fail_next.swap(false, Ordering::SeqCst) {
+            return Err(StoreError::new("the store went away"));
+        }
+        self.inner.remove_by_sid(sid).await
+    }
+    async fn remove_by_sub(&self, sub: &Subject) -> Result<usize, StoreError> {
+        self.inner.remove_by_sub(sub).await
+    }
+    async fn lock_refresh(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.inner.lock_refresh(id, owner, ttl).await
+    }
+    async fn unlock_refresh(&self, id: &SessionId, owner: &str) -> Result<(), StoreError> {
+        self.inner.unlock_refresh(id, owner).await
+    }
+    async fn first_use_of_logout_token(&self, jti: &str, until: u64) -> Result<bool, StoreError> {
+        self.inner.first_use_of_logout_token(jti, until).await
+    }
+}
+
+#[rocket::async_test]
+async fn a_back_channel_logout_that_failed_halfway_ends_the_sessions_when_keycloak_retries() {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    let fail_next = Arc::new(AtomicBool::new(false));
+    let store = FlakyStore {
+        inner: rocket_keycloak::MemoryStore::new(1000, Duration::from_secs(3600)),
+        fail_next: fail_next.clone(),
+    };
+    let rocket =
+        sign_in::app(figment_for(&idp, json!({}))).manage(rocket_keycloak::Sessions::new(store));
+    let app = Client::tracked(rocket).await.unwrap();
+    let q = query(app.get("/login").dispatch().await.headers().get_one("Location").unwrap());
+    let id = mint(&key, &id_claims(&idp, "alice", &q["nonce"]));
+    let access = mint(&key, &access_claims(&idp, "alice", &["user"]));
+    idp.expect_code("code-1", token_response(&access, Some(&id), Some("refresh")));
+    let uri = format!("/authorize?state={}&code=code-1", q["state"]);
+    assert_eq!(app.get(uri).dispatch().await.status(), Status::SeeOther);
+    let hello = || app.get("/hello").header(Accept::HTML).dispatch();
+    assert_eq!(hello().await.status(), Status::Ok);
+
+    let now = rocket_keycloak_testkit::now();
+    let logout = mint(
+        &key,
+        &json!({
+            "iss": idp.issuer(), "aud": "demo-app", "iat": now, "exp": now + 120, "jti": "lt-1",
+            "sub": "sub-alice", "sid": "sid-alice", "typ": "Logout",
+            "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+        }),
+    );
+    let deliver = || {
+        app.post("/backchannel-logout")
+            .header(ContentType::Form)
+            .body(format!("logout_token={logout}"))
+            .dispatch()
+    };
+    // The store fails while the sessions end: Keycloak is told to try again ...
+    fail_next.store(true, Ordering::SeqCst);
+    assert_eq!(deliver().await.status(), Status::ServiceUnavailable);
+    assert_eq!(hello().await.status(), Status::Ok, "nothing ended yet");
+    // ... and its retry is not a replay: it ends the session.
+    assert_eq!(deliver().await.status(), Status::Ok);
+    assert_eq!(hello().await.status(), Status::SeeOther, "signed out");
+    // A true replay, after it was done, is refused.
+    assert_eq!(deliver().await.status(), Status::BadRequest);
 }

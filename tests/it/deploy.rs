@@ -167,3 +167,60 @@ fn the_dashboard_and_the_readme_use_the_metrics_the_code_records() {
         assert!(readme.contains(&format!("`{name}`")), "{name} is documented in the README");
     }
 }
+
+#[test]
+#[allow(clippy::result_large_err)] // figment::Jail's own error type
+fn metrics_are_served_on_the_compose_network_only_and_scraped_there() {
+    let compose = compose();
+    let services = &compose["services"];
+    let metrics = env(&services["app"], "OIDC_METRICS");
+    let address: std::net::SocketAddr = metrics.parse().expect("OIDC_METRICS is an address");
+    let port = address.port().to_string();
+    assert_ne!(port, env(&services["app"], "ROCKET_PORT"), "a listener of its own");
+    for app in ["app", "app2"] {
+        // Reachable on the compose network, published to the host never.
+        let published: Vec<&str> = services[app]["ports"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().rsplit(':').next().unwrap())
+            .collect();
+        assert!(!published.contains(&port.as_str()), "{app} publishes {port}: {published:?}");
+        let exposed = serde_yaml::to_string(&services[app]["expose"]).unwrap();
+        assert!(exposed.contains(&port), "{app} exposes {port} to the network: {exposed}");
+        assert_eq!(env(&services[app], "OIDC_METRICS"), metrics, "{app}");
+    }
+    // The scraper: its own profile, scraping both instances on that port, its UI on the
+    // host's loopback only.
+    let scraper = &services["prometheus"];
+    assert_eq!(scraper["profiles"][0].as_str(), Some("metrics"));
+    let mount = scraper["volumes"][0].as_str().unwrap();
+    let config = mount.split(':').next().unwrap();
+    let config: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(root().join(config)).unwrap()).unwrap();
+    let job = &config["scrape_configs"][0];
+    assert_eq!(job["metrics_path"].as_str(), Some("/metrics"));
+    let targets: Vec<&str> = job["static_configs"][0]["targets"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(targets, [format!("app:{port}"), format!("app2:{port}")]);
+    for published in scraper["ports"].as_sequence().unwrap() {
+        let published = published.as_str().unwrap();
+        assert!(published.starts_with("127.0.0.1:"), "the scraper's UI on loopback: {published}");
+    }
+    // The app reads it as a listener; without the variable (Rocket.toml alone) nothing is
+    // served.
+    let rocket_toml = std::fs::read_to_string(root().join("Rocket.toml")).unwrap();
+    figment::Jail::expect_with(|jail| {
+        jail.create_file("Rocket.toml", &rocket_toml)?;
+        let read = || rocket_keycloak::OidcConfig::from_figment(&rocket_keycloak::figment());
+        assert_eq!(read().map_err(|e| e.to_string())?.metrics, rocket_keycloak::MetricsConfig::Off);
+        jail.set_env("OIDC_METRICS", metrics);
+        let config = read().map_err(|e| e.to_string())?;
+        assert_eq!(config.metrics, rocket_keycloak::MetricsConfig::Listener(address));
+        Ok(())
+    });
+}

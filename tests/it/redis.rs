@@ -8,8 +8,10 @@
 //! without redis-server installed it fails saying so.
 //!
 //! This file is the server every test (and `keycloak/instances.rs`) starts; the tests are in
-//! `instances` (two app instances on one Redis) and `store` (the `RedisStore` itself).
+//! `instances` (two app instances on one Redis), `store` (the `RedisStore` itself) and
+//! `full` (a Redis full under `noeviction`, and one DPoP key's flood).
 
+mod full;
 mod instances;
 mod store;
 
@@ -63,6 +65,22 @@ impl RedisServer {
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// What `redis-cli` answers to `args` on this server, trimmed.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "--raw"])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
+    /// The keys whose names start with `prefix`.
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        let keys = self.cli(&["--scan", "--pattern", &format!("{prefix}*")]);
+        keys.lines().filter(|k| !k.is_empty()).map(str::to_owned).collect()
     }
 
     /// Every key and every value in the database, as raw bytes (`redis-cli --no-raw` would

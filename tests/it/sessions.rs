@@ -1,12 +1,19 @@
 //! The session layer under stress: when a refresh happens, what ends a session and what
-//! does not, a logout racing a refresh, and back-channel logout tokens that name only a
-//! `sid`. (The store's bounds and eviction are unit-tested in `rocket_keycloak/src/session/memory.rs`.)
+//! does not, a logout racing a refresh, a refresh racing another instance's, and
+//! back-channel logout tokens that name only a `sid`. (The store's bounds and eviction are unit-tested in `rocket_keycloak/src/session/memory.rs`.)
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
-use rocket_keycloak_testkit::{Idp, Mode, TestKey, access_claims, mint, now, token_response};
+use rocket::tokio::sync::Notify;
+use rocket_keycloak::{
+    MemoryStore, SESSION_COOKIE, Session, SessionId, SessionStore, Sessions, StoreError, Subject,
+};
+use rocket_keycloak_testkit::{
+    Idp, Mode, TestKey, access_claims, figment_for, mint, now, token_response,
+};
 use serde_json::{Value, json};
 
 use crate::flow::sign_in;
@@ -185,4 +192,106 @@ async fn a_logout_token_that_cannot_be_checked_yet_is_a_503_not_a_refusal() {
     let app = spawn_app_with(&idp, json!({})).await;
     let status = backchannel_logout(&app, &key, logout_claims(&idp, "lt-early")).await;
     assert_eq!(status, Status::ServiceUnavailable);
+}
+
+/// One memory store shared by two app instances in one process, as a shared store would be.
+/// Its refresh lock always says yes, as an expired lock does; `gate` holds every removal
+/// until the test opens it.
+struct SharedStore {
+    inner: Arc<MemoryStore>,
+    gate: Option<Arc<Gate>>,
+}
+
+#[derive(Default)]
+struct Gate {
+    reached: Notify,
+    open: Notify,
+}
+
+impl SharedStore {
+    async fn pass_gate(&self) {
+        if let Some(gate) = &self.gate {
+            gate.reached.notify_one();
+            gate.open.notified().await;
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl SessionStore for SharedStore {
+    async fn get(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        self.inner.get(id).await
+    }
+    async fn put(&self, id: &SessionId, session: Session) -> Result<(), StoreError> {
+        self.inner.put(id, session).await
+    }
+    async fn update(&self, id: &SessionId, session: Session) -> Result<bool, StoreError> {
+        self.inner.update(id, session).await
+    }
+    async fn remove(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.pass_gate().await;
+        self.inner.remove(id).await
+    }
+    async fn remove_at_revision(&self, id: &SessionId, rev: u64) -> Result<bool, StoreError> {
+        self.pass_gate().await;
+        self.inner.remove_at_revision(id, rev).await
+    }
+    async fn remove_by_sid(&self, sid: &str) -> Result<usize, StoreError> {
+        self.inner.remove_by_sid(sid).await
+    }
+    async fn remove_by_sub(&self, sub: &Subject) -> Result<usize, StoreError> {
+        self.inner.remove_by_sub(sub).await
+    }
+    async fn lock_refresh(&self, id: &SessionId, owner: &str, ttl: Duration) -> StoreResult {
+        self.inner.lock_refresh(id, owner, ttl).await
+    }
+    async fn unlock_refresh(&self, id: &SessionId, owner: &str) -> Result<(), StoreError> {
+        self.inner.unlock_refresh(id, owner).await
+    }
+    async fn first_use_of_logout_token(&self, jti: &str, until: u64) -> StoreResult {
+        self.inner.first_use_of_logout_token(jti, until).await
+    }
+}
+
+type StoreResult = Result<bool, StoreError>;
+
+/// A base64 secret key shared by the two instances (each decrypts the other's cookie).
+const SECRET_KEY: &str = "c2Vzc2lvbnMtcmFjZS1zZWNyZXQta2V5LTMyLWJ5dGU=";
+
+#[rocket::async_test]
+async fn a_late_losers_failed_refresh_does_not_end_the_session_the_winner_refreshed() {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    let (store, gate) = (Arc::new(MemoryStore::default()), Arc::new(Gate::default()));
+    let instance = |gate: Option<Arc<Gate>>| {
+        let figment = figment_for(&idp, json!({"leeway": 5})).merge(("secret_key", SECRET_KEY));
+        let sessions = Sessions::new(SharedStore { inner: store.clone(), gate });
+        Client::tracked(rocket_keycloak_demo::rocket_with(figment).manage(sessions))
+    };
+    let (loser, winner) =
+        (instance(Some(gate.clone())).await.unwrap(), instance(None).await.unwrap());
+    let mut access = access_claims(&idp, "alice", &["user"]);
+    access["iat"] = json!(now() - 300);
+    access["exp"] = json!(now() + 1); // inside the leeway: both instances refresh
+    let refresh = sign_in(&loser, &idp, &key, access).await;
+    let cookie = loser.cookies().get(SESSION_COOKIE).expect("signed in").clone().into_owned();
+    // The loser's refresh token was already rotated away: Keycloak says `invalid_grant` (no
+    // answer is expected for it yet). It then stops before ending the session ...
+    let losing = loser.get("/me").dispatch();
+    let winning = async {
+        gate.reached.notified().await;
+        // ... while the winner refreshes the same session with the same token, and wins.
+        let fresh = mint(&key, &access_claims(&idp, "alice", &["user", "admin"]));
+        idp.expect_refresh(&refresh, token_response(&fresh, None, Some("rotated")));
+        let status = winner.get("/me").cookie(cookie.clone()).dispatch().await.status();
+        gate.open.notify_one();
+        status
+    };
+    let (lost, won) = rocket::tokio::join!(losing, winning);
+    assert_eq!(won, Status::Ok, "the winner refreshed the session");
+    assert_eq!(lost.status(), Status::Ok, "the loser serves the winner's session");
+    let me = winner.get("/me").cookie(cookie).dispatch().await;
+    assert_eq!(me.status(), Status::Ok, "the refreshed session lives on");
+    let me: Value = me.into_json().await.unwrap();
+    assert_eq!(me["realm_roles"], json!(["user", "admin"]));
 }

@@ -1,11 +1,14 @@
 //! Step-up authentication against the in-process IdP: the RFC 9470 challenge for bearer
 //! callers, the browser's trip through `/login` with `acr_values` and `max_age`, the
-//! callback's refusal of an authentication below what it asked for, the age rule, and a
-//! refresh that must not raise a session's level. The same flows against real Keycloak (with
+//! callback's refusal of an authentication below what it asked for, the age rule, a
+//! refresh that must not raise a session's level, and a page of another realm's level,
+//! which no sign-in can reach. The same flows against real Keycloak (with
 //! a real second factor) are in `keycloak/step_up.rs`.
 
 use rocket::http::{Header, Status};
 use rocket::local::asynchronous::Client;
+use rocket::{get, routes};
+use rocket_keycloak::{Level, PageAcr};
 use rocket_keycloak_testkit::{Idp, TestKey, access_claims, id_claims, mint, now, token_response};
 use serde_json::{Value, json};
 
@@ -269,4 +272,40 @@ async fn login_refuses_unknown_levels_and_malformed_ages() {
     let plain = app.get("/login").dispatch().await;
     let q = query(plain.headers().get_one("Location").unwrap());
     assert!(!q.contains_key("acr_values") && !q.contains_key("max_age"), "{q:?}");
+}
+
+/// `gold` of the `partner` realm.
+struct PartnerGold;
+impl Level for PartnerGold {
+    const REALM: Option<&'static str> = Some("partner");
+    const ACR: &'static str = "gold";
+}
+
+#[get("/partner-page")]
+fn partner_page(_user: PageAcr<PartnerGold>) -> &'static str {
+    "a partner page"
+}
+
+#[rocket::async_test]
+async fn a_page_of_another_realms_level_never_sends_a_browser_to_a_step_up() {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    let partner = Idp::start_realm(&[&TestKey::rsa2()], "partner").await;
+    let entry = json!({"issuer": partner.issuer(), "acr_levels": ["gold"]});
+    let overrides = json!({"acr_levels": ["silver", "gold"], "issuers": [idp.issuer(), entry]});
+    let rocket = rocket_keycloak_demo::rocket_with(crate::figment_for(&idp, overrides))
+        .mount("/", routes![partner_page]);
+    let app = Client::tracked(rocket).await.expect("app launches");
+    // Not signed in: the plain sign-in, asking for no level of the sign-in realm.
+    let response = browse(&app, "/partner-page").await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(response.headers().get_one("Location"), Some("/login?next=%2Fpartner-page"));
+    // A gold session of the sign-in realm: a refusal page, never a sign-in that could not
+    // bring the partner's level (and would come back here, round and round).
+    sign_in_at(&app, &idp, &key, "/login", "gold", now()).await;
+    let response = browse(&app, "/partner-page").await;
+    assert_eq!(response.status(), Status::Unauthorized);
+    assert_eq!(response.headers().get_one("Location"), None);
+    assert!(www_authenticate(&response).contains("insufficient_user_authentication"));
+    assert_eq!(browse(&app, "/sensitive").await.status(), Status::Ok, "the sign-in realm's page");
 }

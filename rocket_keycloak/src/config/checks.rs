@@ -22,15 +22,24 @@ pub(super) fn parse_url(value: &str, key: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-/// Refuses `http://` unless the host is a loopback one.
-pub(super) fn refuse_plain_http(url: &Url, key: &str) -> Result<(), ConfigError> {
-    let loopback = match url.host() {
-        Some(url::Host::Domain(host)) => host.eq_ignore_ascii_case("localhost"),
+/// Whether the URL's host is a loopback one (`localhost`, 127.0.0.0/8, `::1`): nobody else
+/// is on that path. An address in a URL of a scheme the `url` crate does not know (such as
+/// `redis://`) comes as a name, and is read as an address here.
+pub(super) fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(host)) => {
+            host.eq_ignore_ascii_case("localhost")
+                || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+        }
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
-    };
-    if url.scheme() == "https" || loopback {
+    }
+}
+
+/// Refuses `http://` unless the host is a loopback one.
+pub(super) fn refuse_plain_http(url: &Url, key: &str) -> Result<(), ConfigError> {
+    if url.scheme() == "https" || is_loopback(url) {
         return Ok(());
     }
     Err(ConfigError::new(

@@ -13,7 +13,7 @@ use super::policies::{
     DEFAULT_ALGORITHMS, DpopPolicy, MetricsConfig, SessionStoreConfig, parse_algorithm,
 };
 use super::raw::{CONFIG_KEY, KEYS, RawConfig};
-use super::realms::{RealmConfig, realm_name};
+use super::realms::{RealmConfig, all_realms, allowed_azp, realm_name, take_issuers};
 use super::secret::ClientSecret;
 use crate::assurance::AcrLevels;
 use crate::protocol::{ClientId, Issuer};
@@ -41,18 +41,23 @@ pub struct OidcConfig {
     pub jwks_min_refresh_interval: Duration,
     /// Allowed signature algorithms (asymmetric only).
     pub algorithms: Vec<Algorithm>,
-    /// If set, access tokens must have been issued to one of these clients (`azp`).
+    /// If set, the sign-in realm's access tokens must have been issued to one of these
+    /// clients (`azp`); each further realm has its own list (`RealmConfig::allowed_azp`).
     pub allowed_azp: Option<Vec<String>>,
     /// Where browser sessions live.
     pub session_store: SessionStoreConfig,
     /// Whether and where the demo serves Prometheus metrics.
     pub metrics: MetricsConfig,
-    /// The levels of assurance (`acr` values) the step-up guards know, lowest first.
+    /// The sign-in realm's levels of assurance (`acr` values), lowest first: what sessions
+    /// and the step-up sign-in use; each further realm has its own (`RealmConfig::acr_levels`).
     pub acr_levels: AcrLevels,
     /// Whether API callers may use plain bearer tokens or must use DPoP-bound ones.
     pub dpop: DpopPolicy,
-    /// Every realm whose access tokens are accepted; the first is `issuer`, `discovery_url`
-    /// and `audience` above, the realm of the browser sign-in.
+    /// Live DPoP proofs one key may have at once (`dpop_proofs_per_key`): one key's flood
+    /// refuses that key only.
+    pub dpop_proofs_per_key: usize,
+    /// Every realm whose access tokens are accepted; the first is `issuer`, `discovery_url`,
+    /// `audience`, `allowed_azp` and `acr_levels` above, the realm of the browser sign-in.
     pub realms: Vec<RealmConfig>,
     /// Whether `issuer` and `discovery_url` may be plain http on a non-loopback host.
     pub allow_insecure_http: bool,
@@ -76,25 +81,7 @@ impl OidcConfig {
     }
 
     fn from_raw(mut raw: RawConfig) -> Result<Self, ConfigError> {
-        let mut extra_realms = Vec::new();
-        if let Some(list) = raw.issuers.take() {
-            let mut list = list.into_iter();
-            let Some(first) = list.next() else {
-                return Err(ConfigError::new("issuers", "must list at least one issuer"));
-            };
-            let (issuer, audience, discovery_url) = first.into_parts();
-            if raw.issuer.as_ref().is_some_and(|single| *single != issuer) {
-                return Err(ConfigError::new(
-                    "issuers",
-                    "the first issuer is the sign-in realm and must equal oidc.issuer (or leave \
-                     oidc.issuer out)",
-                ));
-            }
-            raw.issuer = Some(issuer);
-            raw.audience = audience.or(raw.audience);
-            raw.discovery_url = discovery_url.or(raw.discovery_url);
-            extra_realms.extend(list);
-        }
+        let further_realms = take_issuers(&mut raw)?;
         let issuer = required(raw.issuer, "issuer")?;
         let issuer_url = parse_url(&issuer, "issuer")?;
         if issuer_url.query().is_some() || issuer_url.fragment().is_some() {
@@ -124,34 +111,17 @@ impl OidcConfig {
             refuse_plain_http(&discovery_url, "discovery_url")?;
         }
         let issuer = Issuer::new(issuer);
-        let mut realms = vec![RealmConfig {
+        let allowed_azp = allowed_azp(raw.allowed_azp, "allowed_azp")?;
+        let acr_levels =
+            AcrLevels::parse(raw.acr_levels).map_err(|why| ConfigError::new("acr_levels", why))?;
+        let sign_in_realm = RealmConfig {
             issuer: issuer.clone(),
             discovery_url: discovery_url.clone(),
             audience: audience.clone(),
-        }];
-        for extra in extra_realms {
-            let realm = RealmConfig::parse(extra, &audience, allow_insecure_http)?;
-            if realms.iter().any(|r| r.issuer == realm.issuer) {
-                return Err(ConfigError::new(
-                    "issuers",
-                    format!("{} is listed twice", realm.issuer),
-                ));
-            }
-            // Role markers, challenges and metrics name a realm by its name: two realms of one
-            // name would make `REALM = Some("x")` mean whichever comes first.
-            if let Some(same) = realms.iter().find(|r| r.name() == realm.name()) {
-                return Err(ConfigError::new(
-                    "issuers",
-                    format!(
-                        "{} and {} are both realm {:?}: realm names must differ",
-                        same.issuer,
-                        realm.issuer,
-                        realm.name()
-                    ),
-                ));
-            }
-            realms.push(realm);
-        }
+            allowed_azp: allowed_azp.clone(),
+            acr_levels: acr_levels.clone(),
+        };
+        let realms = all_realms(sign_in_realm, further_realms, allow_insecure_http)?;
         let seconds = |value: Option<u64>, default: u64, key: &str, min: u64| {
             let value = value.unwrap_or(default);
             if value < min {
@@ -191,17 +161,15 @@ impl OidcConfig {
                 0,
             )?,
             algorithms,
-            allowed_azp: match raw.allowed_azp {
-                Some(list) if list.is_empty() || list.iter().any(|c| c.trim().is_empty()) => {
-                    return Err(ConfigError::new("allowed_azp", "must list non-empty client ids"));
-                }
-                other => other,
-            },
-            session_store: SessionStoreConfig::parse(raw.session_store)?,
+            allowed_azp,
+            session_store: SessionStoreConfig::parse(
+                raw.session_store,
+                raw.allow_insecure_redis.unwrap_or(false),
+            )?,
             metrics: MetricsConfig::parse(raw.metrics)?,
-            acr_levels: AcrLevels::parse(raw.acr_levels)
-                .map_err(|why| ConfigError::new("acr_levels", why))?,
+            acr_levels,
             dpop: DpopPolicy::parse(raw.dpop)?,
+            dpop_proofs_per_key: DpopPolicy::proofs_per_key(raw.dpop_proofs_per_key)?,
             realms,
             allow_insecure_http,
         })

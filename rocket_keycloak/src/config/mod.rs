@@ -18,12 +18,27 @@
 //!   the keys come from there, and whoever can change them in transit can sign tokens. The
 //!   opt-in is for a trusted private network (docker-compose's `keycloak` service), and
 //!   `app_url` is not concerned (an http app only loses `Secure` cookies).
+//! - A plain `redis://` session store must be on a loopback host too, unless
+//!   `allow_insecure_redis = true`: whoever answers for Redis can call a replayed proof or
+//!   logout token new and drop logouts. `rediss://` is always accepted.
+//! - `dpop_proofs_per_key` bounds the live DPoP proofs of one client key (10 000 by default):
+//!   one key's flood refuses that key, never everyone (`oidc/dpop/`).
+//! - Each further realm of `issuers` has its own `allowed_azp` and `acr_levels`, never the
+//!   sign-in realm's (client ids and level names mean what that realm's administrator made
+//!   them). If `allowed_azp` restricts the sign-in realm, a further realm without its own
+//!   list fails launch; with no list anywhere, no realm restricts `azp`. A further realm
+//!   without `acr_levels` has none: its tokens meet no level (`realms.rs`).
+//! - `metrics` is `off` unless set: the numbers behind `/metrics` (active sessions, sign-in
+//!   and refresh rates, Keycloak outages) are not for everyone, and a default listener would
+//!   take a port nobody chose. An address (`127.0.0.1:9100`, or the container's network
+//!   address) serves them on a listener of their own; `on`, on the app's port
+//!   ([`MetricsConfig`], `policies.rs`).
 //!
 //! | file | holds |
 //! |---|---|
 //! | `raw.rs` | the keys as written in `Rocket.toml` or `OIDC_*`, and the list of known keys |
 //! | `load.rs` | [`OidcConfig`]: `from_figment`, the cross-key checks, `app_path`, `realm` |
-//! | `realms.rs` | [`RealmConfig`], one entry of `oidc.issuers`, and the realm name rule |
+//! | `realms.rs` | [`RealmConfig`], the entries of `oidc.issuers` and their own settings, the realm name rule |
 //! | `checks.rs` | the shared value checks: required, absolute http(s) URL, https or loopback |
 //! | `policies.rs` | session store, metrics, DPoP policy and the algorithm allow-list |
 //! | `secret.rs` | [`ClientSecret`], redacted in `Debug` |

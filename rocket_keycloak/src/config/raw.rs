@@ -25,12 +25,13 @@ pub(super) struct RawConfig {
     pub(super) metrics: Option<String>,
     pub(super) acr_levels: Option<Vec<String>>,
     pub(super) dpop: Option<String>,
+    pub(super) dpop_proofs_per_key: Option<u64>,
     pub(super) issuers: Option<Vec<RawRealm>>,
     pub(super) allow_insecure_http: Option<bool>,
+    pub(super) allow_insecure_redis: Option<bool>,
 }
 
-/// One entry of `oidc.issuers`: an issuer URL, or a table with its own audience and
-/// discovery URL.
+/// One entry of `oidc.issuers`: an issuer URL, or a table with the realm's own settings.
 #[derive(Deserialize)]
 #[serde(untagged)]
 pub(super) enum RawRealm {
@@ -38,28 +39,35 @@ pub(super) enum RawRealm {
     Table(RawRealmTable),
 }
 
+/// An `oidc.issuers` entry as a table: the issuer and what this realm sets for itself.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRealmTable {
-    issuer: String,
-    audience: Option<String>,
-    discovery_url: Option<String>,
+    pub(super) issuer: String,
+    pub(super) audience: Option<String>,
+    pub(super) discovery_url: Option<String>,
+    pub(super) allowed_azp: Option<Vec<String>>,
+    pub(super) acr_levels: Option<Vec<String>>,
 }
 
 impl RawRealm {
-    /// The issuer, and the audience and discovery URL if the entry names them.
-    pub(super) fn into_parts(self) -> (String, Option<String>, Option<String>) {
+    /// The entry as a table (a bare URL sets nothing but the issuer).
+    pub(super) fn into_table(self) -> RawRealmTable {
         match self {
-            Self::Issuer(issuer) => (issuer, None, None),
-            Self::Table(RawRealmTable { issuer, audience, discovery_url }) => {
-                (issuer, audience, discovery_url)
-            }
+            Self::Issuer(issuer) => RawRealmTable {
+                issuer,
+                audience: None,
+                discovery_url: None,
+                allowed_azp: None,
+                acr_levels: None,
+            },
+            Self::Table(table) => table,
         }
     }
 }
 
 /// Every key of the `oidc` table.
-pub(super) const KEYS: [&str; 17] = [
+pub(super) const KEYS: [&str; 19] = [
     "issuer",
     "client_id",
     "client_secret",
@@ -73,8 +81,10 @@ pub(super) const KEYS: [&str; 17] = [
     "allowed_azp",
     "session_store",
     "allow_insecure_http",
+    "allow_insecure_redis",
     "metrics",
     "acr_levels",
     "dpop",
+    "dpop_proofs_per_key",
     "issuers",
 ];

@@ -49,9 +49,10 @@ impl Refusal {
 }
 
 impl AuthError {
-    /// Records this error for the catcher and logs the precise reason.
+    /// Records this error for the catcher and logs the precise reason (at debug: the logger
+    /// also keeps Rocket's own line for it out of the log below debug).
     pub(crate) fn record(&self, request: &Request<'_>) {
-        log::debug!("auth refused {} {}: {self:?}", request.method(), request.uri().path());
+        crate::logging::guard_refused(request, self);
         Refusal::of(request).error.get_or_init(|| self.clone());
     }
 

@@ -21,7 +21,8 @@
 //!    tokens), so ID, refresh and logout tokens are not access tokens; a DPoP-bound access
 //!    token is exactly `typ: DPoP` with `cnf.jkt` (RFC 9449 §6), and `cnf` on anything else
 //!    is refused (`TokenKind::admits`);
-//! 7. optionally, `azp` in the configured allow-list (`oidc.allowed_azp`);
+//! 7. optionally, `azp` in the allow-list of the token's realm (`oidc.allowed_azp` for the
+//!    sign-in realm, an `oidc.issuers` entry's own for another);
 //! 8. `exp` required, `nbf` and `iat` checked, all with the leeway.
 //!
 //! The jsonwebtoken crate checks the signature, `iss`, `aud` and claim presence; the time

@@ -2,11 +2,16 @@
 //! text format, through the `metrics-exporter-prometheus` recorder.
 //!
 //! Decisions:
+//! - Nothing is served unless `oidc.metrics` says where (the default is `off`, see
+//!   `MetricsConfig`): the answer shows active sessions, sign-in and refresh rates and the
+//!   windows of a Keycloak outage. With `off` no recorder is installed either, so recording
+//!   costs nothing.
 //! - One recorder per process, installed by the first app that asks ([`install`]); a process
 //!   that installed another recorder first keeps it, and gets no endpoint (logged).
 //! - `oidc.metrics` = an address serves the endpoint on a second Rocket listener of its own
 //!   (shut down with the app), so it can stay on a private interface while the app faces
-//!   the internet; the app's own port then has no `/metrics`.
+//!   the internet; the app's own port then has no `/metrics`. `on` mounts it on the app's
+//!   own port, for an app whose proxy keeps it from the internet.
 //! - The exporter's upkeep (draining histogram samples) runs on a thread of its own every
 //!   5 s: the recorder belongs to the process, not to one Rocket or runtime.
 //! - The validation-time histogram has fixed buckets from 10 µs to 1 s: the guard's own
@@ -90,7 +95,13 @@ impl Fairing for MetricsEndpoint {
         let Ok(config) = OidcConfig::from_figment(rocket.figment()) else {
             return Ok(rocket); // OidcFairing reports the configuration error
         };
-        match (config.metrics, install()) {
+        // Installed here for a listener too (served from liftoff), so the startup key fetch
+        // is counted.
+        let handle = match config.metrics {
+            MetricsConfig::Off => None,
+            _ => install(),
+        };
+        match (config.metrics, handle) {
             (MetricsConfig::On, Some(handle)) => Ok(rocket.mount("/", routes()).manage(handle)),
             _ => Ok(rocket),
         }
@@ -98,9 +109,8 @@ impl Fairing for MetricsEndpoint {
 
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
         let Ok(config) = OidcConfig::from_figment(rocket.figment()) else { return };
-        let (MetricsConfig::Listener(address), Some(handle)) = (config.metrics, install()) else {
-            return;
-        };
+        let MetricsConfig::Listener(address) = config.metrics else { return };
+        let Some(handle) = install() else { return };
         let figment = rocket::Config::figment()
             .merge(("address", address.ip()))
             .merge(("port", address.port()))

@@ -162,7 +162,8 @@ impl SessionStore for MemoryStore {
             entries.remove(id);
             return Ok(None);
         }
-        let session = entry.session.clone();
+        let left = self.lifetime.saturating_sub(entry.created.elapsed());
+        let session = Session { ends_at: unix_now() + left.as_secs(), ..entry.session.clone() };
         entries.touch(id);
         Ok(Some(session))
     }
@@ -219,6 +220,16 @@ impl SessionStore for MemoryStore {
         entries.remove(id);
         telemetry::sessions_active(entries.by_id.len());
         Ok(())
+    }
+
+    async fn remove_at_revision(&self, id: &SessionId, revision: u64) -> Result<bool, StoreError> {
+        let mut entries = self.lock();
+        if entries.by_id.get(id).is_none_or(|e| e.session.revision != revision) {
+            return Ok(false);
+        }
+        entries.remove(id);
+        telemetry::sessions_active(entries.by_id.len());
+        Ok(true)
     }
 
     async fn remove_by_sid(&self, sid: &str) -> Result<usize, StoreError> {
@@ -341,6 +352,12 @@ mod tests {
         store.remove(&id("a")).await.unwrap();
         assert!(!store.update(&id("a"), current).await.unwrap(), "no resurrection");
         assert!(store.get(&id("a")).await.unwrap().is_none());
+        // Ending one is compare-and-delete too: a stale revision does not end it.
+        store.put(&id("b"), session("u1", "s1")).await.unwrap();
+        let read = store.get(&id("b")).await.unwrap().unwrap();
+        assert!(store.update(&id("b"), read.clone()).await.unwrap());
+        assert!(!store.remove_at_revision(&id("b"), read.revision).await.unwrap());
+        assert!(store.remove_at_revision(&id("b"), read.revision + 1).await.unwrap());
     }
 
     #[rocket::async_test]

@@ -3,7 +3,9 @@
 //!
 //! `revision` makes writes after a refresh a compare-and-set: a store writes a refreshed
 //! session only over the revision it was read at, so a session that ended meanwhile, or
-//! that another instance refreshed first, is never overwritten by a stale refresh.
+//! that another instance refreshed first, is never overwritten by a stale refresh (and a
+//! failed refresh ends it only at that revision). `ends_at` carries the absolute end a store
+//! sealed into the record, so that an update keeps it.
 
 use std::sync::Arc;
 
@@ -28,6 +30,11 @@ pub struct Session {
     /// it at every write and refuses an update over another revision.
     #[serde(skip)]
     pub revision: u64,
+    /// When the session ends whatever happens (its absolute lifetime), Unix seconds, as the
+    /// store read it (0 for a session not stored yet, or from a store that does not say). A
+    /// store that seals it into the record (Redis) keeps it across an update.
+    #[serde(skip)]
+    pub ends_at: u64,
 }
 
 /// A session store could not be reached or answered nonsense. Requests that need a session
@@ -92,11 +99,13 @@ pub(crate) fn test_session(sub: &str, sid: &str) -> Session {
             acr: None,
             auth_time: None,
             dpop_jkt: None,
+            organizations: None,
         }),
         id_token: Some("id-token-secret".into()),
         refresh_token: Some(RefreshToken::new("refresh-token-secret".into())),
         csrf_token: "csrf".into(),
         revision: 0,
+        ends_at: 0,
     }
 }
 

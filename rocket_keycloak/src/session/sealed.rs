@@ -5,12 +5,20 @@
 //!   `info` labels): one for AES-256-GCM, one for HMAC-SHA256. Every instance with the same
 //!   `secret_key` derives the same keys, and nothing in the store can be read or forged
 //!   without it.
-//! - A record is `1 || nonce (12 random bytes) || AES-256-GCM(JSON)`, with the record's
-//!   store key as associated data, so a record copied under another key does not open.
-//! - Names in the store (session ids, `sid`, `sub`, logout-token `jti`) are HMACs, never the
-//!   values: the session id in the cookie cannot be read back from a dump of the store, and
-//!   a dump cannot be turned into a cookie.
-//! - A record that does not open (another `secret_key`, tampering) is treated as no session.
+//! - A record is `2 || nonce (12 random bytes) || AES-256-GCM(end || id || JSON)`, with the
+//!   record's store key as associated data, so a record copied under another key does not
+//!   open. Inside the seal: the session's absolute end (8 bytes, big-endian Unix seconds) and
+//!   the store's name of its session id (64 hex characters). Whoever can write to the store
+//!   (or answer for it on the network) can put back a record captured earlier, and the
+//!   associated data still matches: the sealed end stops that once the session's lifetime is
+//!   over, whatever TTL the store shows, and the sealed id is checked on open as well.
+//! - Format 1 (no sealed end or id) is no longer opened: such a record could be put back
+//!   forever. An upgrade signs out the sessions written before it, once (the README says so).
+//! - Names in the store (session ids, `sid`, `sub`, logout-token `jti`, DPoP keys and proofs)
+//!   are HMACs, never the values: the session id in the cookie cannot be read back from a
+//!   dump of the store, and a dump cannot be turned into a cookie.
+//! - A record that does not open (another `secret_key`, tampering, format 1), is past its
+//!   sealed end or names another session is treated as no session ([`Refused`] says which).
 
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
@@ -19,8 +27,21 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 const SALT: &[u8] = b"rocket_keycloak session store v1";
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
 const NONCE_BYTES: usize = 12;
+/// The sealed end's size, ahead of the session id's name.
+const END_BYTES: usize = 8;
+
+/// Why a sealed record was not opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// Another secret, tampering, or an older format.
+    DoesNotOpen,
+    /// Past the session's sealed end.
+    Ended,
+    /// Sealed for another session id.
+    OtherSession,
+}
 
 /// The derived keys.
 pub(crate) struct Sealer {
@@ -53,8 +74,46 @@ impl Sealer {
         mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// Seals a session record (`json`) of the session named `member` (its [`Sealer::name`])
+    /// that ends at `ends_at` (Unix seconds), bound to the store key `bound_to`.
+    pub(crate) fn seal_record(
+        &self,
+        json: &[u8],
+        ends_at: u64,
+        member: &str,
+        bound_to: &str,
+    ) -> Vec<u8> {
+        let mut plain = Vec::with_capacity(END_BYTES + member.len() + json.len());
+        plain.extend_from_slice(&ends_at.to_be_bytes());
+        plain.extend_from_slice(member.as_bytes());
+        plain.extend_from_slice(json);
+        self.seal(&plain, bound_to)
+    }
+
+    /// Opens a record sealed by [`Sealer::seal_record`] for `member` under `bound_to`, at
+    /// `now` (Unix seconds): the JSON and the session's end.
+    pub(crate) fn open_record(
+        &self,
+        sealed: &[u8],
+        member: &str,
+        bound_to: &str,
+        now: u64,
+    ) -> Result<(Vec<u8>, u64), Refused> {
+        let plain = self.open(sealed, bound_to).ok_or(Refused::DoesNotOpen)?;
+        let (end, rest) = plain.split_at_checked(END_BYTES).ok_or(Refused::DoesNotOpen)?;
+        let (named, json) = rest.split_at_checked(member.len()).ok_or(Refused::OtherSession)?;
+        if named != member.as_bytes() {
+            return Err(Refused::OtherSession);
+        }
+        let ends_at = u64::from_be_bytes(end.try_into().map_err(|_| Refused::DoesNotOpen)?);
+        if ends_at <= now {
+            return Err(Refused::Ended);
+        }
+        Ok((json.to_vec(), ends_at))
+    }
+
     /// Encrypts `plaintext`, bound to the store key `bound_to`.
-    pub(crate) fn seal(&self, plaintext: &[u8], bound_to: &str) -> Vec<u8> {
+    fn seal(&self, plaintext: &[u8], bound_to: &str) -> Vec<u8> {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let payload = Payload { msg: plaintext, aad: bound_to.as_bytes() };
         // Encryption fails only for plaintexts beyond 64 GiB.
@@ -67,7 +126,7 @@ impl Sealer {
     }
 
     /// Decrypts a sealed record stored under `bound_to`; `None` if it does not open.
-    pub(crate) fn open(&self, sealed: &[u8], bound_to: &str) -> Option<Vec<u8>> {
+    fn open(&self, sealed: &[u8], bound_to: &str) -> Option<Vec<u8>> {
         let (&format, rest) = sealed.split_first()?;
         if format != FORMAT || rest.len() < NONCE_BYTES {
             return None;
@@ -94,6 +153,24 @@ mod tests {
         assert_eq!(sealer.open(&tampered, "key-a"), None, "tampered");
         assert_eq!(sealer.open(&sealed[..5], "key-a"), None, "truncated");
         assert!(!sealed.windows(7).any(|w| w == b"session"), "ciphertext, not plaintext");
+    }
+
+    #[test]
+    fn a_record_past_its_sealed_end_or_moved_under_another_session_does_not_open() {
+        let sealer = Sealer::new(b"secret one");
+        let (alice, mallory) = (sealer.name("session", "alice"), sealer.name("session", "mallory"));
+        let sealed = sealer.seal_record(b"{}", 1_000, &alice, "key-a");
+        assert_eq!(sealer.open_record(&sealed, &alice, "key-a", 999), Ok((b"{}".to_vec(), 1_000)));
+        // Put back after its end, whatever TTL the store gives it.
+        assert_eq!(sealer.open_record(&sealed, &alice, "key-a", 1_000), Err(Refused::Ended));
+        // Under another session id: refused by the sealed id even where the bound key matches,
+        // and by the associated data where it does not.
+        assert_eq!(sealer.open_record(&sealed, &mallory, "key-a", 999), Err(Refused::OtherSession));
+        assert_eq!(sealer.open_record(&sealed, &mallory, "key-m", 999), Err(Refused::DoesNotOpen));
+        // A record of the previous format (no sealed end or id) is not opened.
+        let mut old = sealer.seal(b"{}", "key-a");
+        old[0] = 1;
+        assert_eq!(sealer.open_record(&old, &alice, "key-a", 0), Err(Refused::DoesNotOpen));
     }
 
     #[test]

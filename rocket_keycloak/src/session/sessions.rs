@@ -4,7 +4,8 @@
 //! - **One refresh per session.** Within a process, per-session locks ([`RefreshLocks`])
 //!   make concurrent requests wait for the first one's refresh, then find the fresh tokens;
 //!   across instances, the store's refresh lock ([`SessionStore::lock_refresh`], at most
-//!   [`REFRESH_LOCK_TTL`]) does the same, with a re-read once it is ours.
+//!   [`REFRESH_LOCK_TTL`], which outlives the slowest refresh: `refresh.rs`) does the same,
+//!   with a re-read once it is ours.
 //! - **When to refresh:** once the access token has less than a quarter of its lifetime
 //!   left, and at most the leeway ([`refresh_margin`]). A margin equal to the leeway would
 //!   refresh tokens that live no longer than the leeway (Keycloak clients with 10 s tokens
@@ -13,8 +14,12 @@
 //!   `invalid_grant` (the refresh token was revoked or the Keycloak session ended), or a
 //!   returned token that is forged, for someone else (another `sub`, OIDC Core 12.2), or
 //!   otherwise wrong for good (`FlowError::ends_session`). A temporary failure (Keycloak
-//!   or its keys unreachable, a key not yet published, clock skew on the new token) keeps
-//!   the session: the request gets a 503, or the still-valid access token.
+//!   or its keys unreachable, a key not yet published, clock skew on the new token, no
+//!   answer within [`REFRESH_CALL_LIMIT`]) keeps the session: the request gets a 503, or the
+//!   still-valid access token. **A refusal ends the session only at the revision it was
+//!   read at** ([`SessionStore::remove_at_revision`]): with refresh-token rotation, the
+//!   loser of a refresh race (whose lock expired) is refused, and must not end the session
+//!   the winner just refreshed; it serves the winner's session instead.
 //! - **A refresh never resurrects a session:** its result is written back with
 //!   [`SessionStore::update`], which writes only if the session still exists, so a logout
 //!   or back-channel logout during the refresh wins.
@@ -22,9 +27,7 @@
 //!   of the sign-in.
 
 use crate::protocol::{SessionId, Subject};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::Arc;
 
 use super::cookie::random_id;
 use super::error::SessionError;
@@ -32,33 +35,18 @@ use super::memory::MemoryStore;
 use super::record::Session;
 #[cfg(feature = "redis")]
 use super::redis::RedisStore;
+use super::refresh::{
+    REFRESH_CALL_LIMIT, REFRESH_LOCK_TTL, REFRESH_POLL, RefreshLocks, refresh_margin,
+};
 use super::store::SessionStore;
 #[cfg(feature = "redis")]
 use super::store::{DEFAULT_LIFETIME, DEFAULT_SESSIONS_PER_USER};
 use crate::clock::unix_now;
 use crate::config::{ConfigError, SessionStoreConfig};
-use crate::identity::Identity;
 #[cfg(feature = "dpop")]
 use crate::oidc::dpop::{ProofUse, SpentProof};
-use crate::oidc::{Oidc, SignInClient, Tokens};
+use crate::oidc::{FlowError, Oidc, SignInClient, Tokens};
 use crate::telemetry;
-
-/// Per-process locks so that concurrent requests of one instance refresh a session's tokens
-/// only once (across instances, the store's refresh lock does the same).
-#[derive(Default)]
-pub(crate) struct RefreshLocks(Mutex<HashMap<String, Arc<rocket::tokio::sync::Mutex<()>>>>);
-
-impl RefreshLocks {
-    /// The lock of session `id`.
-    pub(crate) fn for_session(&self, id: &str) -> Arc<rocket::tokio::sync::Mutex<()>> {
-        let mut locks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if locks.len() > 10_000 {
-            // Drop locks nobody holds; they are recreated on demand.
-            locks.retain(|_, lock| Arc::strong_count(lock) > 1);
-        }
-        locks.entry(id.to_owned()).or_default().clone()
-    }
-}
 
 /// The session layer as Rocket state: the store and the per-process refresh locks.
 pub struct Sessions {
@@ -69,23 +57,6 @@ pub struct Sessions {
 impl Default for Sessions {
     fn default() -> Self {
         Self::new(MemoryStore::default())
-    }
-}
-
-/// How long the store's refresh lock lives at most: one token request and one key refetch.
-/// The holder releases it as soon as its refresh ends, so a Keycloak outage holds it for at
-/// most the fetch timeout; the expiry only matters when the holder dies mid-refresh.
-pub(crate) const REFRESH_LOCK_TTL: Duration = Duration::from_secs(12);
-/// How often an instance waiting for another instance's refresh looks again.
-const REFRESH_POLL: Duration = Duration::from_millis(50);
-
-/// How long before its expiry an access token is refreshed: a quarter of its lifetime, and
-/// at most the leeway (see the module doc). Without `iat`, the leeway.
-pub(crate) fn refresh_margin(identity: &Identity, leeway: Duration) -> u64 {
-    let leeway = leeway.as_secs();
-    match identity.issued_at {
-        Some(iat) => (identity.expires_at.saturating_sub(iat) / 4).min(leeway),
-        None => leeway,
     }
 }
 
@@ -150,6 +121,7 @@ impl Sessions {
             refresh_token: tokens.refresh_token,
             csrf_token: random_id(),
             revision: 0,
+            ends_at: 0,
         };
         let id = SessionId::new(random_id());
         self.store.put(&id, session.clone()).await?;
@@ -215,11 +187,17 @@ impl Sessions {
         session: Session,
     ) -> Result<Session, SessionError> {
         let Some(refresh_token) = session.refresh_token.clone() else {
-            self.store.remove(id).await?;
-            return Err(SessionError::Ended);
+            return self.end_at_revision(id, &session).await;
         };
         let refreshed = match SignInClient::new(oidc) {
-            Ok(client) => client.refresh(&refresh_token).await,
+            Ok(client) => {
+                rocket::tokio::time::timeout(REFRESH_CALL_LIMIT, client.refresh(&refresh_token))
+                    .await
+                    .unwrap_or_else(|_| {
+                        let why = format!("the refresh took over {REFRESH_CALL_LIMIT:?}");
+                        Err(FlowError::Unreachable(why.into()))
+                    })
+            }
             Err(error) => Err(error),
         };
         let sub = &session.identity.sub;
@@ -233,6 +211,7 @@ impl Sessions {
             Ok(tokens) if tokens.identity.sub != *sub => {
                 // OIDC Core 12.2: a refresh must not change who is signed in.
                 log::warn!("session of {sub} ended: the refreshed token is for another subject");
+                // Whatever revision: this session's refresh token now speaks for someone else.
                 self.store.remove(id).await?;
                 Err(SessionError::Ended)
             }
@@ -247,6 +226,7 @@ impl Sessions {
                     refresh_token: tokens.refresh_token.or(session.refresh_token),
                     csrf_token: session.csrf_token,
                     revision: session.revision,
+                    ends_at: session.ends_at,
                 };
                 if self.store.update(id, refreshed.clone()).await? {
                     log::debug!("session of {} refreshed", refreshed.identity.sub);
@@ -263,16 +243,8 @@ impl Sessions {
                 }
             }
             Err(error) if error.ends_session() => {
-                // With refresh-token rotation, a refresh that lost a race with another
-                // instance's (its lock expired) is refused although the session lives on.
-                if let Some(current) = self.store.get(id).await?
-                    && current.revision != session.revision
-                {
-                    return Ok(current);
-                }
-                log::info!("session of {sub} ended: {error}");
-                self.store.remove(id).await?;
-                Err(SessionError::Ended)
+                log::info!("session of {sub} ends: {error}");
+                self.end_at_revision(id, &session).await
             }
             Err(error) if session.access_expires_at() > unix_now() => {
                 log::warn!("token refresh failed, serving the still-valid access token: {error}");
@@ -282,6 +254,27 @@ impl Sessions {
                 log::warn!("token refresh failed, the session is kept: {error}");
                 Err(SessionError::Unavailable)
             }
+        }
+    }
+
+    /// Ends session `id` after a refresh refused for good, unless it changed since it was
+    /// read as `read`: with refresh-token rotation, a refresh that lost a race with another
+    /// instance's (whose lock expired) is refused although the session lives on, refreshed,
+    /// and a check before an unconditional removal would leave the winner's write a window
+    /// to land in. The compare-and-delete leaves none: the winner's session is served.
+    async fn end_at_revision(
+        &self,
+        id: &SessionId,
+        read: &Session,
+    ) -> Result<Session, SessionError> {
+        if self.store.remove_at_revision(id, read.revision).await? {
+            return Err(SessionError::Ended);
+        }
+        match self.store.get(id).await? {
+            Some(current) if current.access_expires_at() > unix_now() => Ok(current),
+            // Changed meanwhile, yet not fresh: not ours to end, and not usable now.
+            Some(_) => Err(SessionError::Unavailable),
+            None => Err(SessionError::Ended),
         }
     }
 
@@ -321,27 +314,5 @@ impl Sessions {
         accepted_until: u64,
     ) -> Result<bool, SessionError> {
         Ok(self.store.first_use_of_logout_token(jti, accepted_until).await?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::session::record::test_session as session;
-
-    #[test]
-    fn refresh_margin_is_a_quarter_of_the_lifetime_capped_by_the_leeway() {
-        let identity = |iat: Option<u64>, exp: u64| Identity {
-            issued_at: iat,
-            expires_at: exp,
-            ..(*session("u", "s").identity).clone()
-        };
-        let leeway = Duration::from_secs(60);
-        // Keycloak's `demo-app-short`: 10 s tokens under a 60 s leeway.
-        assert_eq!(refresh_margin(&identity(Some(1000), 1010), leeway), 2);
-        // Five-minute tokens: the leeway caps the quarter (75 s).
-        assert_eq!(refresh_margin(&identity(Some(1000), 1300), leeway), 60);
-        assert_eq!(refresh_margin(&identity(None, 1300), leeway), 60);
-        assert_eq!(refresh_margin(&identity(Some(2000), 1000), leeway), 0);
     }
 }

@@ -1,6 +1,6 @@
 //! Where sessions live: the [`SessionStore`] trait, what every store guarantees, and the
 //! defaults every store starts from. The default store is `memory.rs`, the shared one
-//! `redis.rs`.
+//! `redis/`.
 //!
 //! Decisions (every store gives the same guarantees):
 //! - The trait is async and keyed by strings, so a shared store (Redis, a database) can
@@ -13,7 +13,9 @@
 //!   [`SessionStore::remove_by_sub`]).
 //! - **Writes after a refresh are compare-and-set** ([`SessionStore::update`]): a session
 //!   ended while its refresh was in flight (logout, back-channel logout, eviction) stays
-//!   ended; a refresh never resurrects it.
+//!   ended; a refresh never resurrects it. **So is the end of a session by a failed
+//!   refresh** ([`SessionStore::remove_at_revision`]): a refresh that lost a race (its
+//!   refresh token was rotated by the winner) never ends the winner's session.
 //! - **Logout-token replay** (`jti`) is remembered until the token's `exp` plus the leeway,
 //!   the whole time it could be accepted. The memory is bounded by time, never by refusing
 //!   a logout: past `MAX_SEEN_LOGOUT_TOKENS` live ids the one expiring soonest is
@@ -43,6 +45,10 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn update(&self, id: &SessionId, session: Session) -> Result<bool, StoreError>;
     /// Removes one session.
     async fn remove(&self, id: &SessionId) -> Result<(), StoreError>;
+    /// Removes session `id` only if it is still at `revision` (compare-and-delete); returns
+    /// whether it was removed. A refresh that fails for good ends the session this way, so
+    /// a late loser of a refresh race never ends the winner's freshly refreshed session.
+    async fn remove_at_revision(&self, id: &SessionId, revision: u64) -> Result<bool, StoreError>;
     /// Removes every session of this Keycloak session id; returns how many.
     async fn remove_by_sid(&self, sid: &str) -> Result<usize, StoreError>;
     /// Removes every session of this subject; returns how many.
@@ -58,8 +64,10 @@ pub trait SessionStore: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// Releases the refresh lock of session `id` if `owner` still holds it.
     async fn unlock_refresh(&self, id: &SessionId, owner: &str) -> Result<(), StoreError>;
-    /// Records a back-channel logout token id until `accepted_until` (Unix seconds); false
-    /// if it was recorded before (a replay). Bounded by time, never by refusing a logout.
+    /// Records a back-channel logout token id until `accepted_until` (Unix seconds, this
+    /// app's clock); false if it was recorded before (a replay). Bounded by time, never by
+    /// refusing a logout. A shared store turns it into a time left from now, plus a margin
+    /// for instances whose clocks run behind, so its own clock never shortens it.
     async fn first_use_of_logout_token(
         &self,
         jti: &str,
@@ -67,7 +75,8 @@ pub trait SessionStore: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// Records a DPoP proof (by its fixed-size id) for `proof.remember_for`, for a store
     /// that several instances share, giving each key (`proof.key`) at most
-    /// [`MAX_PROOFS_PER_KEY`](crate::MAX_PROOFS_PER_KEY) live proofs. `None` (the default)
+    /// `proof.key_quota` live proofs. A store that cannot remember it must fail (the request
+    /// gets a 503), never answer [`ProofUse::First`] without remembering. `None` (the default)
     /// means the store does not keep proofs, and each process keeps its own (`oidc/dpop/`),
     /// which is enough for a store that serves one process.
     async fn first_use_of_proof(
@@ -86,3 +95,6 @@ pub trait SessionStore: Send + Sync + 'static {
 pub(crate) const DEFAULT_SESSIONS_PER_USER: usize = 10;
 /// Default absolute lifetime: Keycloak's default SSO max lifespan.
 pub(crate) const DEFAULT_LIFETIME: Duration = Duration::from_secs(10 * 3600);
+/// How long a shared store waits for one answer before it fails (the Redis store's connect
+/// and response timeout). The refresh lock's lifetime counts on it (`sessions.rs`).
+pub(crate) const SHARED_STORE_TIMEOUT: Duration = Duration::from_secs(1);

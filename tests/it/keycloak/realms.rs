@@ -1,11 +1,13 @@
 //! Two realms of a real Keycloak on one API: tokens from `demo` and from `partner` both reach
-//! `/secure-data`, and a realm role counts only in its own realm.
+//! `/secure-data`, a realm role counts only in its own realm, and so does a level of
+//! assurance: a partner token that says `gold` opens no route of the sign-in realm's `gold`.
 
+use reqwest::Method;
 use rocket::http::{Header, Status};
 use rocket::local::asynchronous::Client;
 use rocket::{get, routes};
-use rocket_keycloak::{RequireRole, Role, RoleKind};
-use rocket_keycloak_testkit::keycloak::token_request;
+use rocket_keycloak::{Level, RequireAcr, RequireRole, Role, RoleKind};
+use rocket_keycloak_testkit::keycloak::{admin_token, http, keycloak_url, token_request};
 use serde_json::{Value, json};
 
 use super::{REALM_ISSUER, figment, jwt_part, serial, user_token};
@@ -80,4 +82,72 @@ async fn tokens_of_demo_and_partner_pass_and_roles_stay_in_their_realm() {
     assert_eq!(get("/demo-users", &pat).await.status(), Status::Forbidden);
     assert_eq!(get("/partner-users", &pat).await.status(), Status::Ok);
     assert_eq!(get("/partner-users", &alice).await.status(), Status::Forbidden);
+}
+
+/// `gold` of the `partner` realm, by its own `acr_levels`.
+struct PartnerGold;
+impl Level for PartnerGold {
+    const REALM: Option<&'static str> = Some("partner");
+    const ACR: &'static str = "gold";
+}
+
+#[get("/partner-gold")]
+fn partner_gold(_user: RequireAcr<PartnerGold>) -> &'static str {
+    "partner gold"
+}
+
+/// Calls the admin REST API under `/admin/realms/partner`.
+async fn partner_admin(method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
+    let url = format!("{}/admin/realms/partner{path}", keycloak_url());
+    let mut request = http().request(method, url).bearer_auth(admin_token().await);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+/// Sets `partner-cli`'s own ACR-to-LoA map (`""` removes it).
+async fn set_partner_cli_acr_map(map: &str) {
+    let clients: Value = partner_admin(Method::GET, "/clients?clientId=partner-cli", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = clients[0]["id"].as_str().expect("partner-cli exists");
+    let body = json!({"attributes": {"acr.loa.map": map}});
+    let response = partner_admin(Method::PUT, &format!("/clients/{id}"), Some(body)).await;
+    assert!(response.status().is_success(), "acr.loa.map of partner-cli: {}", response.status());
+}
+
+#[rocket::async_test]
+#[ignore = "needs Keycloak: run scripts/test"]
+async fn a_partner_token_that_says_gold_is_refused_where_the_demo_realm_asks_for_gold() {
+    let _realm = serial().await;
+    // The partner's administrator names the password alone (LoA 1) `gold` for partner-cli.
+    // (A hard-coded `acr` claim mapper would not do: the `acr` scope's mapper overwrites it.)
+    set_partner_cli_acr_map(r#"{"gold":1}"#).await;
+    let pat = pats_token().await;
+    // Restore the realm before asserting, so a failure leaves it as it was.
+    set_partner_cli_acr_map("").await;
+    assert_eq!(jwt_part(&pat, 1)["acr"], "gold", "Keycloak wrote the partner's gold");
+    let partner = json!({"issuer": PARTNER_ISSUER, "acr_levels": ["gold"]});
+    let rocket =
+        rocket_keycloak_demo::rocket_with(figment(json!({"issuers": [REALM_ISSUER, partner]})))
+            .mount("/", routes![partner_gold]);
+    let app = Client::tracked(rocket).await.unwrap();
+    let get = |path: &'static str| {
+        app.get(path).header(Header::new("Authorization", format!("Bearer {pat}"))).dispatch()
+    };
+    let response = get("/sensitive-data").await;
+    assert_eq!(response.status(), Status::Unauthorized);
+    assert_eq!(
+        response.headers().get_one("WWW-Authenticate"),
+        Some(
+            "Bearer realm=\"demo\", error=\"insufficient_user_authentication\", \
+             error_description=\"Authentication at level gold is required\", acr_values=\"gold\""
+        )
+    );
+    // The token is fine otherwise, and meets `gold` where the route trusts the partner's.
+    assert_eq!(get("/secure-data").await.status(), Status::Ok);
+    assert_eq!(get("/partner-gold").await.status(), Status::Ok);
 }

@@ -17,7 +17,7 @@ use crate::flow::sign_in;
 use crate::{backchannel, figment_for, get_with_token};
 
 /// An app instance against `idp` keeping its sessions in `redis`.
-async fn instance(idp: &Idp, redis: &RedisServer, overrides: Value) -> Client {
+pub(super) async fn instance(idp: &Idp, redis: &RedisServer, overrides: Value) -> Client {
     let mut oidc = json!({"session_store": redis.url()});
     for (k, v) in overrides.as_object().unwrap() {
         oidc[k] = v.clone();
@@ -27,15 +27,15 @@ async fn instance(idp: &Idp, redis: &RedisServer, overrides: Value) -> Client {
 }
 
 /// The session cookie as the browser holds it (encrypted by the app).
-fn session_cookie(app: &Client) -> Cookie<'static> {
+pub(super) fn session_cookie(app: &Client) -> Cookie<'static> {
     app.cookies().get("kc_session").expect("signed in").clone().into_owned()
 }
 
-async fn me_with(app: &Client, cookie: &Cookie<'static>) -> Status {
+pub(super) async fn me_with(app: &Client, cookie: &Cookie<'static>) -> Status {
     app.get("/me").cookie(cookie.clone()).dispatch().await.status()
 }
 
-fn logout_token(idp: &Idp, key: &TestKey, jti: &str) -> String {
+pub(super) fn logout_token(idp: &Idp, key: &TestKey, jti: &str) -> String {
     mint(
         key,
         &json!({

@@ -37,7 +37,7 @@ pub(super) async fn dpop_identity(
         ProofTarget { method: request.method().as_str(), path: request.uri().path().as_str() };
     let checked = oidc.check_dpop_proof(proof, token, jkt, target).map_err(refused)?;
     let now = unix_now();
-    let spent = checked.to_spend(now);
+    let spent = checked.to_spend(now, oidc.config().dpop_proofs_per_key);
     #[cfg(feature = "sign-in")]
     let shared = match request.rocket().state::<Sessions>() {
         Some(sessions) => sessions.first_use_of_proof(&spent).await?,

@@ -52,7 +52,8 @@ mod error;
 mod proof;
 #[cfg(feature = "dpop")]
 mod replay;
-mod spend;
+// Named directly by the configuration (its default quota), below every layer that uses it.
+pub(crate) mod spend;
 
 pub use error::DpopError;
 #[cfg(all(feature = "dpop", feature = "testing"))]
@@ -60,5 +61,5 @@ pub use proof::thumbprint;
 #[cfg(feature = "dpop")]
 pub use proof::{CheckedProof, ProofRules, ProofTarget};
 #[cfg(feature = "dpop")]
-pub(crate) use replay::ReplayCache;
+pub use replay::ReplayCache;
 pub use spend::{MAX_PROOFS_PER_KEY, ProofUse, SpentProof};

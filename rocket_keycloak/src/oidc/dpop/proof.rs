@@ -36,13 +36,14 @@ pub struct CheckedProof {
 
 impl CheckedProof {
     /// The proof as a replay record keeps it, at `now`: remembered for as long as it could
-    /// still be accepted, plus the skew margin (`spend.rs`).
-    pub fn to_spend(&self, now: u64) -> SpentProof {
+    /// still be accepted, plus the skew margin (`spend.rs`), its key allowed `key_quota`.
+    pub fn to_spend(&self, now: u64, key_quota: usize) -> SpentProof {
         let live = self.accepted_until.saturating_sub(now);
         SpentProof {
             id: self.replay_id,
             key: self.key_id,
             remember_for: Duration::from_secs(live + SKEW_MARGIN),
+            key_quota,
         }
     }
 }

@@ -17,12 +17,18 @@ use std::time::Duration;
 
 /// Seconds a proof is remembered beyond the time this app would accept it: another instance
 /// whose clock runs that much behind still refuses its replay.
+#[cfg(feature = "dpop")]
 pub(crate) const SKEW_MARGIN: u64 = 5;
 
-/// Live proofs one key may have in a replay record at once. A proof is live for at most
-/// about 71 s, so a key may spend about 140 proofs a second, sustained; past that its new
-/// proofs are refused (503 with `Retry-After`) until its older ones expire.
+/// Live proofs one key may have in a replay record at once, by default
+/// (`oidc.dpop_proofs_per_key`). A proof is live for at most about 71 s, so a key may spend
+/// about 140 proofs a second, sustained; past that its new proofs are refused (503 with
+/// `Retry-After`) until its older ones expire. A client that calls faster with one key needs
+/// a higher setting.
 pub const MAX_PROOFS_PER_KEY: usize = 10_000;
+
+/// Live proofs the in-process replay record holds at most (about 90 MB when full).
+pub(crate) const MAX_REMEMBERED_PROOFS: usize = 1_000_000;
 
 /// A checked DPoP proof, ready to be spent once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +39,9 @@ pub struct SpentProof {
     pub key: [u8; 32],
     /// How long to remember it, from now: while it could be accepted, plus a margin.
     pub remember_for: Duration,
+    /// How many live proofs its key may have at once, this one included
+    /// (`oidc.dpop_proofs_per_key`).
+    pub key_quota: usize,
 }
 
 /// What spending a proof found.
@@ -43,7 +52,7 @@ pub enum ProofUse {
     First,
     /// Seen before: a replay.
     Replayed,
-    /// Its key already has [`MAX_PROOFS_PER_KEY`] live proofs: refused without remembering.
+    /// Its key already has its quota of live proofs: refused without remembering.
     KeyOverQuota,
     /// The record is full of live proofs: refused without remembering (fail closed).
     Full,

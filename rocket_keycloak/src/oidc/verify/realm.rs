@@ -1,5 +1,9 @@
 //! One accepted realm ([`Realm`]): its issuer, access-token rules, keys and verified-token
 //! cache, and the verification of one token against them.
+//!
+//! Each realm's access-token rules carry that realm's own `allowed_azp`
+//! ([`RealmConfig::allowed_azp`]), never the sign-in realm's: a client id means a client of
+//! the realm that issued the token.
 
 use std::sync::Arc;
 
@@ -35,7 +39,8 @@ impl Realm {
             config.leeway.as_secs(),
             &config.algorithms,
         )
-        .with_allowed_azp(config.allowed_azp.clone());
+        // The realm's own clients: another realm's client ids name other clients.
+        .with_allowed_azp(realm.allowed_azp.clone());
         let timing = Timing {
             min_refetch_interval: config.jwks_min_refresh_interval,
             kid_wait: FETCH_TIMEOUT + WAIT_MARGIN,

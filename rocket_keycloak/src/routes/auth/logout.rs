@@ -85,26 +85,32 @@ pub(super) async fn backchannel_logout(
 }
 
 /// The back-channel logout itself. Refusals say what is wrong only in general terms: the
-/// precise reason goes to the log (the caller is Keycloak, and anyone else learns nothing).
+/// precise reason goes to the log at debug (the caller is Keycloak, and anyone else learns
+/// nothing). Anyone can post here, so refusals are counted by reason for the periodic
+/// summary and the metrics (`telemetry::backchannel_refused`), never a line each.
 async fn end_sessions_of_logout_token(
     form: Option<Form<BackchannelForm<'_>>>,
     oidc: &Oidc,
     sessions: &Sessions,
 ) -> Result<Json<Value>, (Status, Json<ErrorBody>)> {
-    let refuse = |public: &str, why: String| {
-        log::warn!("back-channel logout refused: {why}");
+    let refuse = |public: &str, reason: &'static str, why: String| {
+        log::debug!("back-channel logout refused: {why}");
+        telemetry::backchannel_refused(reason);
         Err((Status::BadRequest, Json(ErrorBody::new("invalid_request", public))))
     };
     const INVALID: &str = "The logout token is not valid.";
     let Some(form) = form else {
-        return refuse("The request has no logout_token.", "no logout_token".into());
+        return refuse("The request has no logout_token.", "no_token", "no logout_token".into());
     };
     let logout = match oidc.validate_logout_token(form.logout_token).await {
         Ok(logout) => logout,
-        Err(VerifyError::Rejected(e)) => return refuse(INVALID, format!("{e:?}")),
+        Err(VerifyError::Rejected(e)) => return refuse(INVALID, e.reason(), format!("{e:?}")),
         Err(e) => {
-            // Keys not loaded or the key not published yet: the token may be fine.
-            log::warn!("back-channel logout not checked yet: {e}");
+            // Keys not loaded or the key not published yet: the token may be fine. A junk
+            // token with a made-up `kid` lands here too, so it is counted, not logged (an
+            // outage is logged once by the key store).
+            log::debug!("back-channel logout not checked yet: {e}");
+            telemetry::backchannel_refused("not_checked");
             let body = ErrorBody::new("temporarily_unavailable", "Try again later.");
             return Err((Status::ServiceUnavailable, Json(body)));
         }
@@ -114,18 +120,24 @@ async fn end_sessions_of_logout_token(
         let body = ErrorBody::new("temporarily_unavailable", "The session store is not reachable");
         (Status::ServiceUnavailable, Json(body))
     };
-    if !sessions
-        .first_use_of_logout_token(&logout.jti, logout.accepted_until)
-        .await
-        .map_err(store_down)?
-    {
-        return refuse(INVALID, "replayed logout token".into());
-    }
+    // The sessions end first, and the token is spent after: if the store fails between the
+    // two, the answer is a 503 and Keycloak's retry ends them, where spending it first would
+    // have refused that retry as a replay and left the sessions alive. A replay within the
+    // token's lifetime ends that `sid`'s sessions again (none: Keycloak ended the SSO
+    // session; a token that names only a `sub` would end that user's newer sessions), then
+    // is refused. Keycloak puts the `sid` in every logout token unless told not to.
     let ended = match &logout.target {
         LogoutTarget::KeycloakSession(sid) => sessions.end_by_sid(sid).await,
         LogoutTarget::Subject(sub) => sessions.end_by_sub(sub).await,
     }
     .map_err(store_down)?;
+    if !sessions
+        .first_use_of_logout_token(&logout.jti, logout.accepted_until)
+        .await
+        .map_err(store_down)?
+    {
+        return refuse(INVALID, "replayed", "replayed logout token".into());
+    }
     log::info!(
         "back-channel logout: sub {} {:?}: {ended} session(s) ended",
         logout.sub,
