@@ -108,7 +108,7 @@ use rocket::figment::providers::Env;
 pub use assurance::{AcrLevels, Assurance, Shortfall};
 pub use config::{
     ClientSecret, ConfigError, DEFAULT_ALGORITHMS, DpopPolicy, MetricsConfig, OidcConfig,
-    RealmConfig, SessionStoreConfig,
+    RealmConfig, ResourceMetadata, SessionStoreConfig,
 };
 pub use error::{AuthError, ErrorBody, catchers, default_catchers};
 #[cfg(feature = "dpop")]

@@ -24,7 +24,13 @@ async fn a_browser_without_a_token_gets_a_401_page_with_its_challenge() {
     assert_eq!(response.status(), Status::Unauthorized);
     assert_eq!(response.content_type(), Some(ContentType::HTML));
     let challenge = response.headers().get_one("WWW-Authenticate").map(str::to_owned);
-    assert_eq!(challenge.as_deref(), Some("Bearer realm=\"test\""));
+    assert_eq!(
+        challenge.as_deref(),
+        Some(
+            "Bearer realm=\"test\", \
+             resource_metadata=\"http://localhost:8000/.well-known/oauth-protected-resource\""
+        )
+    );
     let page = response.into_string().await.unwrap();
     assert!(page.contains("<h1>401 · Unauthorized</h1>"), "{page}");
     assert!(page.contains("Authentication is required"), "{page}");
@@ -114,4 +120,17 @@ async fn the_default_catchers_collide_with_an_apps_own_404_at_launch() {
         panic!("Rocket refuses two 404 catchers at /");
     };
     assert!(matches!(error.kind(), rocket::error::ErrorKind::Collisions(_)), "{error:?}");
+}
+
+#[rocket::async_test]
+async fn an_api_only_app_publishes_its_protected_resource_metadata() {
+    let idp = Idp::start(&[&TestKey::rsa1()]).await;
+    let app = app(&idp).await;
+    let response = app.get("/.well-known/oauth-protected-resource").dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(response.content_type(), Some(ContentType::JSON));
+    let document: serde_json::Value = response.into_json().await.unwrap();
+    assert_eq!(document["resource"], "http://localhost:8000");
+    assert_eq!(document["authorization_servers"], json!([idp.issuer()]));
+    assert_eq!(document["bearer_methods_supported"], json!(["header"]));
 }

@@ -38,7 +38,13 @@ async fn an_apps_renderer_draws_the_page_and_the_headers_stay_the_librarys() {
     let app = Client::tracked(rocket).await.unwrap();
     let (status, challenge, body) = browser_visit(&app).await;
     assert_eq!(status, Status::Unauthorized);
-    assert_eq!(challenge.as_deref(), Some("Bearer realm=\"test\""));
+    assert_eq!(
+        challenge.as_deref(),
+        Some(
+            "Bearer realm=\"test\", \
+             resource_metadata=\"http://localhost:8000/.well-known/oauth-protected-resource\""
+        )
+    );
     assert_eq!(body, "<p class=\"mine\">401: Authentication is required</p>");
 }
 

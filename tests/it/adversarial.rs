@@ -60,7 +60,7 @@ async fn run(app: &Client, cases: Vec<Case>) {
         }
         let response = request.dispatch().await;
         assert_eq!(response.status().code, status, "case {name}");
-        let header = response.headers().get_one("WWW-Authenticate").unwrap_or_default().to_owned();
+        let header = crate::www_authenticate(&response);
         if status == 200 {
             assert_eq!(header, "", "case {name}: a success has no challenge");
             continue;

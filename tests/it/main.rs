@@ -59,9 +59,21 @@ pub async fn backchannel(app: &Client, token: &str) -> Status {
         .status()
 }
 
-/// The `WWW-Authenticate` header of a response.
+/// The parameter every challenge of the test app ends with: where its protected-resource
+/// metadata is (RFC 9728 §5.1).
+pub const RESOURCE_METADATA: &str =
+    ", resource_metadata=\"http://localhost:8000/.well-known/oauth-protected-resource\"";
+
+/// The `WWW-Authenticate` header of a response, without its last parameter,
+/// [`RESOURCE_METADATA`], which it must have: every test that reads a challenge checks that
+/// the challenge names the metadata, whatever kind it is.
 pub fn www_authenticate(response: &LocalResponse<'_>) -> String {
-    response.headers().get_one("WWW-Authenticate").unwrap_or_default().to_owned()
+    let header = response.headers().get_one("WWW-Authenticate").unwrap_or_default();
+    if header.is_empty() {
+        return String::new();
+    }
+    let rest = header.strip_suffix(RESOURCE_METADATA);
+    rest.unwrap_or_else(|| panic!("the challenge names no resource metadata: {header}")).to_owned()
 }
 
 /// Asserts a 401 `invalid_token` with a JSON body.

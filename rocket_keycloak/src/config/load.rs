@@ -14,6 +14,7 @@ use super::policies::{
 };
 use super::raw::{CONFIG_KEY, KEYS, RawConfig};
 use super::realms::{RealmConfig, all_realms, allowed_azp, realm_name, take_issuers};
+use super::resource::ResourceMetadata;
 use super::secret::ClientSecret;
 use crate::assurance::AcrLevels;
 use crate::protocol::{ClientId, Issuer};
@@ -56,6 +57,8 @@ pub struct OidcConfig {
     /// Live DPoP proofs one key may have at once (`dpop_proofs_per_key`): one key's flood
     /// refuses that key only.
     pub dpop_proofs_per_key: usize,
+    /// The protected-resource metadata (RFC 9728) and where it is served.
+    pub resource_metadata: ResourceMetadata,
     /// Every realm whose access tokens are accepted; the first is `issuer`, `discovery_url`,
     /// `audience`, `allowed_azp` and `acr_levels` above, the realm of the browser sign-in.
     pub realms: Vec<RealmConfig>,
@@ -170,6 +173,11 @@ impl OidcConfig {
             acr_levels,
             dpop: DpopPolicy::parse(raw.dpop)?,
             dpop_proofs_per_key: DpopPolicy::proofs_per_key(raw.dpop_proofs_per_key)?,
+            resource_metadata: ResourceMetadata::parse(
+                raw.resource_metadata,
+                raw.scopes_supported,
+                raw.resource_documentation,
+            )?,
             realms,
             allow_insecure_http,
         })

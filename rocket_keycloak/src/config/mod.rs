@@ -41,6 +41,7 @@
 //! | `realms.rs` | [`RealmConfig`], the entries of `oidc.issuers` and their own settings, the realm name rule |
 //! | `checks.rs` | the shared value checks: required, absolute http(s) URL, https or loopback |
 //! | `policies.rs` | session store, metrics, DPoP policy and the algorithm allow-list |
+//! | `resource.rs` | [`ResourceMetadata`], the RFC 9728 document's settings and URL |
 //! | `secret.rs` | [`ClientSecret`], redacted in `Debug` |
 //! | `error.rs` | [`ConfigError`], the message that names the key and its variable |
 //!
@@ -53,11 +54,15 @@ mod load;
 mod policies;
 mod raw;
 mod realms;
+mod resource;
 mod secret;
 
 pub use error::ConfigError;
 pub use load::OidcConfig;
 pub use policies::{DEFAULT_ALGORITHMS, DpopPolicy, MetricsConfig, SessionStoreConfig};
 pub use realms::RealmConfig;
+#[cfg(test)]
+pub(crate) use resource::WELL_KNOWN;
+pub use resource::ResourceMetadata;
 pub(crate) use realms::realm_name;
 pub use secret::ClientSecret;

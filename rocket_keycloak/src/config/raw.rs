@@ -26,6 +26,9 @@ pub(super) struct RawConfig {
     pub(super) acr_levels: Option<Vec<String>>,
     pub(super) dpop: Option<String>,
     pub(super) dpop_proofs_per_key: Option<u64>,
+    pub(super) resource_metadata: Option<bool>,
+    pub(super) scopes_supported: Option<Vec<String>>,
+    pub(super) resource_documentation: Option<String>,
     pub(super) issuers: Option<Vec<RawRealm>>,
     pub(super) allow_insecure_http: Option<bool>,
     pub(super) allow_insecure_redis: Option<bool>,
@@ -67,7 +70,7 @@ impl RawRealm {
 }
 
 /// Every key of the `oidc` table.
-pub(super) const KEYS: [&str; 19] = [
+pub(super) const KEYS: [&str; 22] = [
     "issuer",
     "client_id",
     "client_secret",
@@ -86,5 +89,8 @@ pub(super) const KEYS: [&str; 19] = [
     "acr_levels",
     "dpop",
     "dpop_proofs_per_key",
+    "resource_metadata",
+    "scopes_supported",
+    "resource_documentation",
     "issuers",
 ];

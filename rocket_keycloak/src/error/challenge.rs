@@ -16,12 +16,14 @@ use crate::oidc::Oidc;
 use crate::pages::{ErrorBody, ErrorPage, RETRY_AFTER_SECS};
 
 impl AuthError {
-    /// The challenge: `Bearer`, or `DPoP` with `algs` when `dpop_algs` is given.
+    /// The challenge: `Bearer`, or `DPoP` with `algs` when `dpop_algs` is given, naming the
+    /// protected-resource metadata (RFC 9728 §5.1) when `resource_metadata` is given.
     pub(super) fn www_authenticate(
         &self,
         realm: &str,
         description: &str,
         dpop_algs: Option<&str>,
+        resource_metadata: Option<&str>,
     ) -> Option<String> {
         if matches!(
             self,
@@ -43,7 +45,10 @@ impl AuthError {
             None => challenge.push_str("Bearer realm="),
         }
         push_quoted(&mut challenge, realm);
-        let Some(code) = self.code() else { return Some(challenge) };
+        let Some(code) = self.code() else {
+            push_resource_metadata(&mut challenge, resource_metadata);
+            return Some(challenge);
+        };
         challenge.push_str(", error=\"");
         challenge.push_str(code);
         challenge.push_str("\", error_description=");
@@ -56,7 +61,17 @@ impl AuthError {
                 challenge.push_str(&format!(", max_age=\"{max_age}\""));
             }
         }
+        push_resource_metadata(&mut challenge, resource_metadata);
         Some(challenge)
+    }
+}
+
+/// Appends the `resource_metadata` parameter (RFC 9728 §5.1), last, when there is one: where
+/// a client finds the authorization servers of this resource.
+fn push_resource_metadata(out: &mut String, url: Option<&str>) {
+    if let Some(url) = url {
+        out.push_str(", resource_metadata=");
+        push_quoted(out, url);
     }
 }
 
@@ -75,7 +90,8 @@ impl AuthError {
         let oidc = request.rocket().state::<Oidc>();
         let realm = oidc.map_or("", Oidc::realm_name);
         let dpop = Refusal::of(request).dpop_challenge.get().and(oidc).map(Oidc::proof_algorithms);
-        if let Some(value) = self.www_authenticate(realm, description, dpop) {
+        let metadata = oidc.and_then(Oidc::resource_metadata_url);
+        if let Some(value) = self.www_authenticate(realm, description, dpop, metadata) {
             response.set_header(Header::new("WWW-Authenticate", value));
         }
         let retry_after = match self {
@@ -125,7 +141,7 @@ mod tests {
     #[test]
     fn missing_credentials_have_no_error_code() {
         assert_eq!(
-            AuthError::MissingCredentials.www_authenticate("demo", "", None).unwrap(),
+            AuthError::MissingCredentials.www_authenticate("demo", "", None, None).unwrap(),
             "Bearer realm=\"demo\""
         );
     }
@@ -139,13 +155,13 @@ mod tests {
         };
         assert_eq!(low.status(), Status::Unauthorized);
         assert_eq!(
-            low.www_authenticate("demo", &low.description(), None).unwrap(),
+            low.www_authenticate("demo", &low.description(), None, None).unwrap(),
             "Bearer realm=\"demo\", error=\"insufficient_user_authentication\", \
              error_description=\"Authentication at level gold is required\", acr_values=\"gold\""
         );
         let old = AuthError::InsufficientUserAuthentication { required, shortfall: Shortfall::Age };
         assert_eq!(
-            old.www_authenticate("demo", &old.description(), None).unwrap(),
+            old.www_authenticate("demo", &old.description(), None, None).unwrap(),
             "Bearer realm=\"demo\", error=\"insufficient_user_authentication\", \
              error_description=\"A more recent authentication is required\", \
              acr_values=\"gold\", max_age=\"300\""
@@ -157,12 +173,16 @@ mod tests {
         let error = AuthError::InvalidDpopProof(DpopError::Replayed);
         assert_eq!(error.status(), Status::Unauthorized);
         assert_eq!(
-            error.www_authenticate("demo", &error.description(), Some("ES256 RS256")).unwrap(),
+            error
+                .www_authenticate("demo", &error.description(), Some("ES256 RS256"), None)
+                .unwrap(),
             "DPoP algs=\"ES256 RS256\", realm=\"demo\", error=\"invalid_dpop_proof\", \
              error_description=\"The DPoP proof was already used\""
         );
         assert_eq!(
-            AuthError::MissingCredentials.www_authenticate("demo", "", Some("ES256")).unwrap(),
+            AuthError::MissingCredentials
+                .www_authenticate("demo", "", Some("ES256"), None)
+                .unwrap(),
             "DPoP algs=\"ES256\", realm=\"demo\""
         );
     }
@@ -170,10 +190,34 @@ mod tests {
     #[test]
     fn header_values_cannot_be_broken_out_of() {
         let error = AuthError::InsufficientScope(Some("a\"b\\c\r\nd".into()));
-        let header = error.www_authenticate("r\"", &error.description(), None).unwrap();
+        let header = error.www_authenticate("r\"", &error.description(), None, None).unwrap();
         assert_eq!(
             header,
             "Bearer realm=\"r\", error=\"insufficient_scope\", error_description=\"The role abcd is required\""
         );
+    }
+
+    #[test]
+    fn every_challenge_names_the_resource_metadata_last() {
+        const URL: &str = "https://api.example/.well-known/oauth-protected-resource";
+        let with = |error: AuthError, dpop| {
+            error.www_authenticate("demo", &error.description(), dpop, Some(URL)).unwrap()
+        };
+        let param = format!(", resource_metadata=\"{URL}\"");
+        assert_eq!(
+            with(AuthError::MissingCredentials, None),
+            format!("Bearer realm=\"demo\"{param}")
+        );
+        let cases = [
+            (AuthError::InvalidToken(crate::oidc::TokenError::Expired), None),
+            (AuthError::InsufficientScope(Some("admin".into())), None),
+            (AuthError::InvalidDpopProof(DpopError::Replayed), Some("ES256")),
+            (AuthError::MissingCredentials, Some("ES256")),
+        ];
+        for (error, dpop) in cases {
+            let header = with(error, dpop);
+            assert!(header.ends_with(&param), "{header}");
+            assert_eq!(header.matches("resource_metadata").count(), 1, "{header}");
+        }
     }
 }

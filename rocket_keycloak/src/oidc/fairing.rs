@@ -1,8 +1,9 @@
 //! The fairing: checks the configuration and loads the keys at ignite, then keeps them
 //! fresh in a background task that ends with the server.
 //!
-//! It manages [`Oidc`] and nothing else: an API-only app carries no session layer (the
-//! sign-in routes bring their own, see `SignIn`).
+//! It manages [`Oidc`] and mounts one route, the protected-resource metadata (RFC 9728,
+//! `resource.rs`) that every challenge names, unless `resource_metadata = false`: an
+//! API-only app carries no session layer (the sign-in routes bring their own, see `SignIn`).
 
 use std::time::Duration;
 
@@ -69,11 +70,14 @@ impl Fairing for OidcFairing {
                 realm.audience
             );
         }
+        let serve_metadata = config.resource_metadata.enabled;
         let oidc = Oidc::new(config);
         if !oidc.refresh("startup").await {
             log::warn!("starting without keys: /ready answers 503 until Keycloak is reachable");
         }
-        Ok(rocket.manage(oidc))
+        let rocket = rocket.manage(oidc);
+        // Off for an app that serves its own document there (`resource_metadata = false`).
+        Ok(if serve_metadata { rocket.mount("/", super::resource::routes()) } else { rocket })
     }
 
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {

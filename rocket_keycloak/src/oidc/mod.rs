@@ -13,6 +13,7 @@
 //! | [`client`] | [`SignInClient`]: the browser flow's calls to Keycloak | network |
 //! | [`callback`] | the checks of the sign-in callback and of a step-up's result | none |
 //! | [`fairing`] | [`OidcFairing`]: configuration at ignite, the key refresh task | network |
+//! | `resource.rs` | `GET /.well-known/oauth-protected-resource` (RFC 9728), mounted by the fairing | none |
 //!
 //! # Failure policy (decisions)
 //! - **Keycloak down at start does not stop the app.** At ignite the fairing checks the
@@ -54,6 +55,7 @@ pub(crate) mod fetch;
 pub(crate) mod jwks;
 pub(crate) mod keystore;
 pub(crate) mod tokens;
+mod resource;
 pub(crate) mod verify;
 
 #[cfg(feature = "sign-in")]

@@ -143,3 +143,34 @@ async fn key_rotation_is_followed_without_restart() {
     assert!(dropped, "token of the disabled key refused after the next refresh");
     assert_eq!(still_new, Status::Ok);
 }
+
+#[rocket::async_test]
+#[ignore = "needs Keycloak: run scripts/test"]
+async fn a_generic_client_finds_keycloak_from_a_401_through_the_resource_metadata() {
+    let _realm = serial().await;
+    let app = local_app(json!({})).await;
+    // What an OAuth client without configuration does (RFC 9728 §5): the 401 names the
+    // metadata, the metadata names the authorization servers, each serves its discovery.
+    let challenge = app.get("/secure-data").dispatch().await;
+    let header = challenge.headers().get_one("WWW-Authenticate").unwrap().to_owned();
+    let url = header.split("resource_metadata=\"").nth(1).unwrap().trim_end_matches('"');
+    let path = url.strip_prefix("http://localhost:8000").expect("this app's URL");
+    let metadata: Value = app.get(path.to_owned()).dispatch().await.into_json().await.unwrap();
+    assert_eq!(metadata["resource"], "http://localhost:8000");
+    let servers = metadata["authorization_servers"].as_array().unwrap();
+    assert_eq!(servers[0], "http://localhost:8080/realms/demo", "the sign-in realm first");
+    for server in servers {
+        let server = server.as_str().unwrap();
+        let discovery: Value = reqwest::get(format!("{server}/.well-known/openid-configuration"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(discovery["issuer"], server, "Keycloak says it is that issuer");
+        assert!(discovery["token_endpoint"].as_str().is_some_and(|t| t.starts_with(server)));
+    }
+    // And a token from there opens the API.
+    let token = user_token("alice", "alice-password").await;
+    assert_eq!(get_with_token(&app, "/secure-data", &token).await.status(), Status::Ok);
+}

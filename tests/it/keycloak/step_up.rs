@@ -175,6 +175,7 @@ async fn api_callers_get_the_rfc_9470_challenge_until_their_token_is_gold() {
     assert_eq!(response.status(), Status::Unauthorized, "acr {}", jwt_part(&silver, 1)["acr"]);
     let challenge = response.headers().get_one("WWW-Authenticate").unwrap().to_owned();
     assert!(challenge.contains("error=\"insufficient_user_authentication\""), "{challenge}");
+    let challenge = challenge.strip_suffix(crate::RESOURCE_METADATA).expect("names the metadata");
     assert!(challenge.ends_with("acr_values=\"gold\""), "{challenge}");
     // Signed in with the code at acr_values=gold: the token says gold and opens the route.
     let gold = daves_gold_tokens().await;

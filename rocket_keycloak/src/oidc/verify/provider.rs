@@ -42,6 +42,9 @@ pub(super) struct Inner {
     /// The realm's name for challenges (`realm="..."`), found in the issuer once: every 401
     /// carries it.
     realm_name: String,
+    /// Where the protected-resource metadata is (RFC 9728), for every challenge; `None` when
+    /// it is not served.
+    resource_metadata_url: Option<String>,
 }
 
 impl Oidc {
@@ -70,6 +73,7 @@ impl Oidc {
                 #[cfg(feature = "dpop")]
                 proof_algorithms: proof_rules.algorithm_names(),
                 realm_name: config.realm().to_owned(),
+                resource_metadata_url: config.resource_metadata.url(&config.app_url),
                 #[cfg(feature = "dpop")]
                 proof_rules,
                 #[cfg(feature = "dpop")]
@@ -214,6 +218,11 @@ impl Oidc {
     /// The in-process record of spent DPoP proofs (when no shared store keeps them).
     pub(crate) fn proofs_seen(&self) -> &ReplayCache {
         &self.inner.proofs_seen
+    }
+
+    /// Where the protected-resource metadata is (RFC 9728), if the app serves it.
+    pub(crate) fn resource_metadata_url(&self) -> Option<&str> {
+        self.inner.resource_metadata_url.as_deref()
     }
 
     /// The algorithms a DPoP proof may use, space-separated (the challenge's `algs`).
