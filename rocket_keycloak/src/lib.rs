@@ -87,6 +87,7 @@ compile_error!("enable a crypto backend: `aws-lc` (default) or `rust-crypto`");
 // The layers, lowest first; each module uses only the ones above it in this list
 // (`scripts/check-modules` fails the build on a cycle).
 mod assurance;
+mod catchers;
 mod clock;
 mod config;
 mod error;
@@ -110,7 +111,8 @@ pub use config::{
     ClientSecret, ConfigError, DEFAULT_ALGORITHMS, DpopPolicy, MetricsConfig, OidcConfig,
     RealmConfig, ResourceMetadata, SessionStoreConfig,
 };
-pub use error::{AuthError, ErrorBody, catchers, default_catchers};
+pub use catchers::{catchers, default_catchers};
+pub use error::{AuthError, ErrorBody};
 #[cfg(feature = "dpop")]
 pub use guards::RequireDpop;
 pub use guards::{
@@ -121,7 +123,7 @@ pub use identity::{Claims, Confirmation, Identity, Roles};
 pub use logging::RedactingLogger;
 pub use oidc::dpop::{MAX_PROOFS_PER_KEY, ProofUse, SpentProof};
 pub use oidc::{DpopError, Oidc, OidcFairing, TokenError, VerifyError};
-pub use pages::{ErrorPage, ErrorPages};
+pub use pages::{ErrorPage, ErrorPages, SignedIn};
 pub use protocol::{ClientId, Issuer, SessionId, Subject};
 #[cfg(feature = "metrics")]
 pub use routes::MetricsEndpoint;

@@ -12,6 +12,10 @@
 //!   either way: the status, `WWW-Authenticate` and `Retry-After` are set by the caller.
 //! - The built-in page has no inline style or script, so it passes a strict
 //!   Content-Security-Policy (`SecurityHeaders`).
+//! - **A page knows who is signed in** ([`SignedIn`]) when the catcher could tell without
+//!   refusing anyone: the 403 and 404 catchers look for a session or a token the request
+//!   already carries, so an app's page can show the user and a log-out control rather than
+//!   "Log in" to someone who is signed in. A 401 has no user, by definition.
 
 use std::io::Cursor;
 
@@ -56,12 +60,34 @@ pub struct ErrorPage {
     pub status: Status,
     /// A friendly sentence.
     pub message: String,
+    signed_in: Option<SignedIn>,
+}
+
+/// Who an error page is shown to, when the request carried a valid session or token.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    /// What templates show of the user (`name`, `username`, `email`, roles), as
+    /// `PageUser::identity_view` gives it.
+    pub user: serde_json::Value,
+    /// The session's anti-CSRF token for a log-out form (absent for bearer-token callers).
+    pub csrf: Option<String>,
 }
 
 impl ErrorPage {
     /// A page with this status and message.
     pub fn new(status: Status, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        Self { status, message: message.into(), signed_in: None }
+    }
+
+    /// The same page, shown to `signed_in`.
+    pub fn shown_to(mut self, signed_in: Option<SignedIn>) -> Self {
+        self.signed_in = signed_in;
+        self
+    }
+
+    /// Who the page is shown to, if the request carried a valid session or token.
+    pub fn signed_in(&self) -> Option<&SignedIn> {
+        self.signed_in.as_ref()
     }
 
     /// The page (browsers) or the JSON body (everyone else), with the status only.
@@ -93,7 +119,7 @@ impl ErrorPage {
         let mut actions = String::new();
         if let Some(links) = links {
             actions.push_str(&format!("<a href=\"{}\">Back</a>", escape(&links.home)));
-            if matches!(self.status.code, 400 | 401 | 403) {
+            if matches!(self.status.code, 400 | 401 | 403) && self.signed_in.is_none() {
                 actions.push_str(&format!(" · <a href=\"{}\">Sign in</a>", escape(&links.login)));
             }
         }
@@ -160,15 +186,19 @@ impl ErrorPages {
     }
 
     /// Pages drawn by the app's Tera template `name` (with `rocket_dyn_templates`'s fairing
-    /// attached), which gets `title`, `code` and `message`. A missing template falls back
-    /// to the built-in page (and Rocket logs the error).
+    /// attached), which gets `title`, `code` and `message`, and `user` and `csrf` when the
+    /// page is shown to someone signed in ([`SignedIn`]). A missing template falls back to
+    /// the built-in page (and Rocket logs the error).
     #[cfg(feature = "tera")]
     pub fn tera(name: &'static str) -> Self {
         Self::new(move |request, page| {
+            let signed_in = page.signed_in();
             let context = rocket_dyn_templates::context! {
                 title: page.status.reason().unwrap_or("Error"),
                 code: page.status.code,
                 message: &page.message,
+                user: signed_in.map(|s| &s.user),
+                csrf: signed_in.and_then(|s| s.csrf.as_deref()),
             };
             rocket_dyn_templates::Template::show(request.rocket(), name, context)
         })
@@ -220,5 +250,15 @@ mod tests {
     fn the_built_in_page_links_nowhere_without_sign_in() {
         let html = ErrorPage::new(Status::Forbidden, "No.").built_in(None);
         assert!(!html.contains("<a "), "{html}");
+    }
+
+    #[test]
+    fn the_built_in_page_offers_no_sign_in_to_someone_signed_in() {
+        let links = PageLinks { home: "/".into(), login: "/login".into() };
+        let someone = SignedIn { user: serde_json::json!({"name": "Alice"}), csrf: None };
+        let page = ErrorPage::new(Status::Forbidden, "No.").shown_to(Some(someone));
+        let html = page.built_in(Some(&links));
+        assert!(html.contains("<a href=\"/\">Back</a>"), "{html}");
+        assert!(!html.contains("Sign in"), "{html}");
     }
 }

@@ -28,8 +28,9 @@ pub fn routes() -> Vec<Route> {
     routes![home, hello, sensitive, logout_page, stylesheet]
 }
 
-/// Renders `template` for a signed-in user or anyone (`user` and `csrf` absent then).
-fn page(template: &'static str, title: &str, user: Option<&PageUser>) -> Template {
+/// Renders `template` for a signed-in user or anyone (`user` and `csrf` absent then); the
+/// nav marks the link to `current` (`aria-current`).
+fn page(template: &'static str, title: &str, current: &str, user: Option<&PageUser>) -> Template {
     let now = unix_now();
     let view = user.map(|user| {
         let mut view = user.identity_view();
@@ -42,6 +43,7 @@ fn page(template: &'static str, title: &str, user: Option<&PageUser>) -> Templat
         template,
         context! {
             title: title,
+            current: current,
             user: view,
             csrf: user.and_then(PageUser::csrf_token),
         },
@@ -72,22 +74,22 @@ fn when(at: u64, now: u64) -> String {
 
 #[get("/")]
 fn home(user: MaybeUser) -> Template {
-    page("home", "Home", user.0.as_ref())
+    page("home", "Home", "/", user.0.as_ref())
 }
 
 #[get("/hello")]
 fn hello(user: PageUser) -> Template {
-    page("hello", "Hello", Some(&user))
+    page("hello", "Hello", "/hello", Some(&user))
 }
 
 #[get("/sensitive")]
 fn sensitive(user: PageAcr<RecentGold>) -> Template {
-    page("sensitive", "Sensitive", Some(user.page_user()))
+    page("sensitive", "Sensitive", "/sensitive", Some(user.page_user()))
 }
 
 #[get("/logout")]
 fn logout_page(user: MaybeUser) -> Template {
-    page("logout", "Log out", user.0.as_ref())
+    page("logout", "Log out", "/logout", user.0.as_ref())
 }
 
 #[get("/static/app.css")]

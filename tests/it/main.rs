@@ -15,6 +15,7 @@ mod faults;
 mod flow;
 mod keycloak;
 mod keys;
+mod pages;
 mod realms;
 mod redis;
 mod sessions;

@@ -49,7 +49,7 @@ impl RedisServer {
             .expect("scripts/redis runs");
         assert!(
             output.status.success(),
-            "scripts/redis {command} failed (is redis-server installed? scripts/setup installs it): {}{}",
+            "scripts/redis {command} failed (is redis-server installed? scripts/setup --redis installs it): {}{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );

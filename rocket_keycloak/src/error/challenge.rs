@@ -13,7 +13,7 @@ use super::auth_error::AuthError;
 use super::refusal::Refusal;
 use crate::assurance::Shortfall;
 use crate::oidc::Oidc;
-use crate::pages::{ErrorBody, ErrorPage, RETRY_AFTER_SECS};
+use crate::pages::{ErrorBody, ErrorPage, RETRY_AFTER_SECS, SignedIn};
 
 impl AuthError {
     /// The challenge: `Bearer`, or `DPoP` with `algs` when `dpop_algs` is given, naming the
@@ -119,11 +119,11 @@ impl<'r> Responder<'r, 'static> for AuthError {
 
 /// An auth failure shown to a browser: the HTML page, with the same `WWW-Authenticate`
 /// (and `Retry-After`) an API client gets, so a 401 always says how to authenticate.
-pub(crate) struct AuthPage(pub(crate) AuthError);
+pub(crate) struct AuthPage(pub(crate) AuthError, pub(crate) Option<SignedIn>);
 
 impl<'r> Responder<'r, 'static> for AuthPage {
     fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
-        let page = ErrorPage::new(self.0.status(), self.0.description());
+        let page = ErrorPage::new(self.0.status(), self.0.description()).shown_to(self.1);
         let mut response = page.page_or_json(request)?;
         self.0.set_headers(request, &mut response, &page.message);
         Ok(response)

@@ -14,16 +14,16 @@ use crate::assurance::Assurance;
 #[derive(Default)]
 pub(crate) struct Refusal {
     /// The first error a guard recorded ([`AuthError::record`]).
-    pub(super) error: OnceLock<AuthError>,
+    pub(crate) error: OnceLock<AuthError>,
     /// Set when the request's challenge is `DPoP` (the request used the DPoP scheme, or the
     /// app or the route requires DPoP); its `algs` are the app's proof algorithms.
     pub(super) dpop_challenge: OnceLock<()>,
     /// Set by the page guards: a 401 becomes a redirect to the sign-in page (API clients
     /// never get it).
-    pub(super) login_redirect: OnceLock<()>,
+    pub(crate) login_redirect: OnceLock<()>,
     /// The level of assurance a page's sign-in redirect asks for (set by the step-up page
     /// guard).
-    pub(super) step_up: OnceLock<Assurance>,
+    pub(crate) step_up: OnceLock<Assurance>,
 }
 
 impl Refusal {

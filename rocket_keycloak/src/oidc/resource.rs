@@ -1,7 +1,7 @@
 //! `GET /.well-known/oauth-protected-resource`: the app's protected-resource metadata
-//! (RFC 9728), mounted by [`OidcFairing`](super::OidcFairing) unless
-//! `resource_metadata = false`. What is in it is decided by the configuration
-//! (`config/resource.rs`); every challenge names its URL (`error/challenge.rs`).
+//! (RFC 9728), mounted by `OidcFairing` unless `resource_metadata = false`. What is in it is
+//! decided by the configuration (`config/resource.rs`); every challenge names its URL
+//! (`error/challenge.rs`).
 
 use rocket::serde::json::{Json, Value, json};
 use rocket::{Route, State, get, routes};
@@ -44,9 +44,11 @@ pub(crate) fn document(oidc: &Oidc) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn the_route_is_where_the_challenges_say() {
-        let route = &super::routes()[0];
+        let route = &routes()[0];
         assert_eq!(route.uri.path(), crate::config::WELL_KNOWN);
     }
 }

@@ -43,7 +43,7 @@
 //! - [`SignIn`] refuses to launch when Rocket's log would show the callback's `code` and
 //!   `state` (see `logging.rs`).
 //! - [`SignIn`] mounts these routes and manages what they need ([`Sessions`](crate::Sessions), the
-//!   [`LoginPage`](crate::error::LoginPage) the 401 catcher redirects to), so the key fairing stays free of the
+//!   [`LoginPage`](crate::catchers::LoginPage) the 401 catcher redirects to), so the key fairing stays free of the
 //!   session layer and an API-only app carries none of it.
 //! - Every link to another route is built with `uri!` from that route and the mount point,
 //!   so a renamed path cannot leave a dangling string behind.

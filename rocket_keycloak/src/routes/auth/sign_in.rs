@@ -10,7 +10,7 @@ use rocket::{Build, Rocket, Route, routes};
 use super::paths::{Paths, local_path};
 use super::{login, logout};
 use crate::config::OidcConfig;
-use crate::error::LoginPage;
+use crate::catchers::LoginPage;
 use crate::logging;
 use crate::oidc::Oidc;
 use crate::pages::PageLinks;

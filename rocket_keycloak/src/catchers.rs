@@ -7,16 +7,23 @@
 //!   and 500; [`default_catchers()`] adds those two for apps without any.
 //! - A page's 401 becomes a redirect to the sign-in route only when the app mounted one
 //!   ([`LoginPage`]); a 401 of an API call never does.
+//! - **A 403 or 404 page knows who is signed in** ([`SignedIn`]): a browser's request that
+//!   carries a session cookie or an `Authorization` header is authenticated as a page would
+//!   be (a 403 has done so already: the result is cached), so the page shows the user and a
+//!   log-out control, not "Log in". A request that carries neither costs nothing more, and
+//!   counts as no sign-in attempt.
+//! - This module sits above the guards (it asks them who is signed in) and the HTTP
+//!   boundary (`error/`), which sit below it and never name it.
 
 use rocket::http::Status;
+use rocket::request::Outcome;
 use rocket::response::Redirect;
 use rocket::{Catcher, Request, Responder, catch, catchers};
 
-use super::auth_error::AuthError;
-use super::challenge::AuthPage;
-use super::refusal::Refusal;
 use crate::assurance::Assurance;
-use crate::pages::{ErrorPage, wants_html};
+use crate::error::{AuthError, AuthPage, Refusal};
+use crate::guards::MaybeUser;
+use crate::pages::{ErrorPage, SignedIn, wants_html};
 
 /// What a catcher answers: the RFC 6750 error, an HTML page, or a redirect to sign-in.
 #[derive(Responder)]
@@ -68,7 +75,7 @@ type LoginUri = dyn Fn(&str, Option<&Assurance>) -> String + Send + Sync;
 /// (`SignIn`); absent in API-only apps, whose pages' 401 then stays a 401.
 pub(crate) struct LoginPage(pub(crate) Box<LoginUri>);
 
-fn caught(request: &Request<'_>, fallback: AuthError) -> Caught {
+fn caught(request: &Request<'_>, fallback: AuthError, signed_in: Option<SignedIn>) -> Caught {
     let refusal = Refusal::of(request);
     let error = refusal
         .error
@@ -86,34 +93,55 @@ fn caught(request: &Request<'_>, fallback: AuthError) -> Caught {
         )));
     }
     if wants_html(request) {
-        return Caught::Page(AuthPage(error));
+        return Caught::Page(AuthPage(error, signed_in));
     }
     Caught::Auth(error)
 }
 
+/// Who a browser's error page is shown to: the user of the session or token the request
+/// carries, if it is valid. `None` at once for an API client, or a request with neither.
+async fn signed_in(request: &Request<'_>) -> Option<SignedIn> {
+    #[cfg(feature = "sign-in")]
+    let session = request.cookies().iter().any(|c| c.name().ends_with(crate::session::SESSION_COOKIE));
+    #[cfg(not(feature = "sign-in"))]
+    let session = false;
+    if !wants_html(request) || !(session || request.headers().contains("Authorization")) {
+        return None;
+    }
+    match request.guard::<MaybeUser>().await {
+        Outcome::Success(MaybeUser(Some(user))) => Some(SignedIn {
+            user: user.identity_view(),
+            csrf: user.csrf_token().map(str::to_owned),
+        }),
+        _ => None,
+    }
+}
+
 #[catch(400)]
 fn bad_request(request: &Request<'_>) -> Caught {
-    caught(request, AuthError::InvalidRequest("The request is malformed"))
+    caught(request, AuthError::InvalidRequest("The request is malformed"), None)
 }
 
 #[catch(401)]
 fn unauthorized(request: &Request<'_>) -> Caught {
-    caught(request, AuthError::MissingCredentials)
+    caught(request, AuthError::MissingCredentials, None)
 }
 
 #[catch(403)]
-fn forbidden(request: &Request<'_>) -> Caught {
-    caught(request, AuthError::InsufficientScope(None))
+async fn forbidden(request: &Request<'_>) -> Caught {
+    let user = signed_in(request).await;
+    caught(request, AuthError::InsufficientScope(None), user)
 }
 
 #[catch(503)]
 fn unavailable(request: &Request<'_>) -> Caught {
-    caught(request, AuthError::Unavailable)
+    caught(request, AuthError::Unavailable, None)
 }
 
 #[catch(404)]
-fn not_found() -> ErrorPage {
-    ErrorPage::new(Status::NotFound, "There is nothing here.")
+async fn not_found(request: &Request<'_>) -> ErrorPage {
+    let user = signed_in(request).await;
+    ErrorPage::new(Status::NotFound, "There is nothing here.").shown_to(user)
 }
 
 #[catch(500)]
