@@ -1,7 +1,10 @@
 # syntax=docker/dockerfile:1
 # The demo app (binary rocket_keycloak_demo) in a small Debian image. Used by docker-compose.yml.
+# The runtime image has bash (compose's health check asks /ready through /dev/tcp), and
+# ca-certificates: the system trust store, which `tls_roots = "system"` reads.
 
-FROM rust:1-bookworm AS builder
+# Exact versions, so a rebuild builds what was tested (bump them together, on purpose).
+FROM rust:1.95.0-bookworm AS builder
 WORKDIR /src
 COPY . .
 # The cache mounts keep the crate registry and the target folder between builds; the binary is
@@ -11,7 +14,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked \
     && cp target/release/rocket_keycloak_demo /usr/local/bin/rocket_keycloak_demo
 
-FROM debian:bookworm-slim
+FROM debian:12.12-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \

@@ -7,7 +7,8 @@
 //!   and the probes (`/health`, `/ready`);
 //! - [`routes::pages`]: the HTML pages (`/`, `/hello`, `/sensitive`, `/logout`) and their
 //!   Tera templates in `templates/`;
-//! - [`routes::notes`]: a session-authenticated `POST`, to show the CSRF rules at work.
+//! - [`routes::notes`]: a session-authenticated `POST`, to show the CSRF rules at work;
+//! - [`routes::orgs`]: `/orgs/<alias>/data`, for members of that Keycloak organization.
 //!
 //! [`rocket()`] wires them with every feature of the library: sign-in landing on `/hello`,
 //! the Redis session store when configured, the Prometheus endpoint, and the demo's own
@@ -64,7 +65,10 @@ pub fn rocket_with(figment: Figment) -> Rocket<Build> {
     let level = figment
         .extract::<rocket::Config>()
         .map_or(rocket::config::LogLevel::Normal, |c| c.log_level);
-    RedactingLogger::new(RedactingLogger::filter_for(level)).install();
+    // `oidc.log_format` (OIDC_LOG_FORMAT): a typo falls back to text here and fails launch
+    // in OidcFairing, naming the key.
+    let format = rocket_keycloak::LogFormat::from_figment(&figment).unwrap_or_default();
+    RedactingLogger::new(RedactingLogger::filter_for(level)).with_format(format).install();
     rocket::custom(figment)
         // First: the recorder is then installed when the key fairing loads the keys.
         .attach(MetricsEndpoint)
@@ -78,5 +82,6 @@ pub fn rocket_with(figment: Figment) -> Rocket<Build> {
         .mount("/", routes::api::routes())
         .mount("/", routes::pages::routes())
         .mount("/", routes::notes::routes())
+        .mount("/", routes::orgs::routes())
         .manage(routes::notes::Notes::default())
 }

@@ -102,7 +102,8 @@ fn caught(request: &Request<'_>, fallback: AuthError, signed_in: Option<SignedIn
 /// carries, if it is valid. `None` at once for an API client, or a request with neither.
 async fn signed_in(request: &Request<'_>) -> Option<SignedIn> {
     #[cfg(feature = "sign-in")]
-    let session = request.cookies().iter().any(|c| c.name().ends_with(crate::session::SESSION_COOKIE));
+    let session =
+        request.cookies().iter().any(|c| c.name().ends_with(crate::session::SESSION_COOKIE));
     #[cfg(not(feature = "sign-in"))]
     let session = false;
     if !wants_html(request) || !(session || request.headers().contains("Authorization")) {

@@ -10,12 +10,20 @@
 //!
 //! `aud` is not a field: jsonwebtoken checks it on the raw token (token rule 6,
 //! `oidc/tokens.rs`), and nothing after that needs it.
+//!
+//! Keycloak Organizations memberships (the `organization` claim) are read strictly, in both
+//! of Keycloak's forms, by `identity/organizations.rs`: a claim of any other shape refuses
+//! the token rather than being half-read, and a token without it has no organizations.
+
+mod organizations;
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{Issuer, Subject};
+pub(crate) use organizations::valid_alias;
+pub use organizations::{MAX_ALIAS_CHARS, MAX_ORGANIZATIONS, Membership};
 
 /// The JSON claims of a Keycloak access (or ID) token.
 #[derive(Debug, Clone, Deserialize)]
@@ -80,6 +88,10 @@ pub struct Claims {
     /// Confirmation (RFC 7800): for a DPoP-bound token, the thumbprint of the client's key.
     #[serde(default)]
     pub cnf: Option<Confirmation>,
+    /// Keycloak Organizations memberships, in either of Keycloak's forms; a claim of any
+    /// other shape fails the whole token (`identity/organizations.rs`).
+    #[serde(default, deserialize_with = "organizations::claim")]
+    pub organization: Option<Vec<Membership>>,
 }
 
 /// The `cnf` claim of a sender-constrained token.
@@ -165,6 +177,12 @@ pub struct Identity {
     /// the request proved it holds that key. `None` for plain bearer tokens and sessions.
     #[serde(default)]
     pub dpop_jkt: Option<String>,
+    /// The Keycloak Organizations the caller is a member of (the `organization` claim).
+    /// `None` when the token has no such claim: the `organization` scope was not asked for,
+    /// or Keycloak named no organization (a member of none, or of several when the plain
+    /// scope chose none of them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organizations: Option<Vec<Membership>>,
 }
 
 impl Identity {
@@ -188,6 +206,16 @@ impl Identity {
     /// Whether the caller has this role of client `client_id`.
     pub fn has_client_role(&self, client_id: &str, role: &str) -> bool {
         self.client_roles.get(client_id).is_some_and(|roles| roles.iter().any(|r| r == role))
+    }
+
+    /// The caller's membership of the organization `alias`, if the token names it.
+    pub fn membership(&self, alias: &str) -> Option<&Membership> {
+        self.organizations.as_deref()?.iter().find(|m| m.alias == alias)
+    }
+
+    /// Whether the caller is a member of the organization `alias` (of the token's realm).
+    pub fn is_member_of(&self, alias: &str) -> bool {
+        self.membership(alias).is_some()
     }
 
     /// Whether the token grants this OAuth scope.
@@ -231,6 +259,7 @@ impl From<Claims> for Identity {
             issued_at: claims.iat.map(|iat| iat.max(0.0) as u64),
             acr: claims.acr,
             auth_time: claims.auth_time,
+            organizations: claims.organization,
         }
     }
 }
@@ -269,6 +298,23 @@ mod tests {
         }))
         .unwrap();
         assert_eq!((claims.acr.as_deref(), claims.auth_time), (Some("gold"), Some(1700000000)));
+    }
+
+    #[test]
+    fn organizations_reach_the_identity_and_a_bad_claim_fails_the_claims() {
+        let claims = |organization: serde_json::Value| {
+            serde_json::from_value::<Claims>(serde_json::json!({
+                "iss": "i", "sub": "u1", "exp": 10, "organization": organization
+            }))
+        };
+        let identity = Identity::from(claims(serde_json::json!(["acme"])).unwrap());
+        assert!(identity.is_member_of("acme") && !identity.is_member_of("globex"));
+        let with_id = Identity::from(claims(serde_json::json!({"acme": {"id": "1"}})).unwrap());
+        assert_eq!(with_id.membership("acme").and_then(|m| m.id.as_deref()), Some("1"));
+        assert!(claims(serde_json::json!("acme")).is_err(), "a string is no list");
+        let none: Claims =
+            serde_json::from_value(serde_json::json!({"iss": "i", "exp": 1})).unwrap();
+        assert_eq!(Identity::from(none).organizations, None);
     }
 
     #[test]

@@ -27,7 +27,8 @@
 //! ```text
 //! routes          auth (SignIn), metrics                src/routes/
 //! guards          AuthenticatedUser, RequireRole,       src/guards/
-//!                 RequireAcr (step-up), RequireDpop
+//!                 RequireAcr (step-up), RequireDpop,
+//!                 RequireOrganization, OrgMember
 //! HTTP boundary   AuthError, catchers, pages,           src/error/, pages.rs, security.rs,
 //!                 SecurityHeaders, RedactingLogger      logging.rs
 //! sessions        Sessions, SessionStore, MemoryStore   src/session/
@@ -67,8 +68,9 @@
 //! → [`Identity`], cached for the request. A DPoP-bound token must come as
 //! `Authorization: DPoP <jwt>` with a `DPoP` proof, checked after the token and spent once
 //! (`src/oidc/dpop/`). Without an `Authorization` header, the session cookie is looked up
-//! instead (refreshing the tokens first when they are about to expire). Role and level
-//! guards ([`RequireRole`], [`RequireAcr`]) then check the identity.
+//! instead (refreshing the tokens first when they are about to expire). Role, level and
+//! organization guards ([`RequireRole`], [`RequireAcr`], [`RequireOrganization`],
+//! [`OrgMember`]) then check the identity.
 //!
 //! # Keying your data
 //! A subject (`sub`) is unique only within its issuer: with several realms, key what belongs
@@ -107,19 +109,23 @@ use rocket::figment::Figment;
 use rocket::figment::providers::Env;
 
 pub use assurance::{AcrLevels, Assurance, Shortfall};
-pub use config::{
-    ClientSecret, ConfigError, DEFAULT_ALGORITHMS, DpopPolicy, MetricsConfig, OidcConfig,
-    RealmConfig, ResourceMetadata, SessionStoreConfig,
-};
 pub use catchers::{catchers, default_catchers};
+pub use config::{
+    ClientSecret, ConfigError, DEFAULT_ALGORITHMS, DpopPolicy, IntrospectionConfig,
+    IntrospectionMode, MetricsConfig, OidcConfig, RealmConfig, ResourceMetadata,
+    SessionStoreConfig,
+};
+pub use config::{DeploymentConfig, LogFormat, TlsRoots, TlsTrust};
 pub use error::{AuthError, ErrorBody};
 #[cfg(feature = "dpop")]
 pub use guards::RequireDpop;
 pub use guards::{
-    AuthenticatedUser, CSRF_HEADER, Level, MaybeUser, PageAcr, PageUser, RequireAcr, RequireRole,
-    Role, RoleKind, Scheme,
+    AuthenticatedUser, CSRF_HEADER, Level, MaybeUser, OrgMember, Organization, PageAcr, PageUser,
+    RequireAcr, RequireOrganization, RequireRole, Role, RoleKind, Scheme,
 };
-pub use identity::{Claims, Confirmation, Identity, Roles};
+pub use identity::{
+    Claims, Confirmation, Identity, MAX_ALIAS_CHARS, MAX_ORGANIZATIONS, Membership, Roles,
+};
 pub use logging::RedactingLogger;
 pub use oidc::dpop::{MAX_PROOFS_PER_KEY, ProofUse, SpentProof};
 pub use oidc::{DpopError, Oidc, OidcFairing, TokenError, VerifyError};

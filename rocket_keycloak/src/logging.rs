@@ -29,6 +29,10 @@
 //!   keeps its line. Rocket's lines about requests to this crate's own routes (a junk form
 //!   posted to `/logout`) carry the route's module path, `rocket_keycloak::..::_`, and are
 //!   dropped by that path.
+//! - Two formats ([`LogFormat`], `oidc.log_format`): `LEVEL target: message`, or one JSON
+//!   object per line (`level`, `target`, `message`) for log collectors. The message is
+//!   redacted first and then encoded, so JSON lines carry no more than text lines do, and a
+//!   newline inside a message cannot start a forged line.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -36,6 +40,8 @@ use std::fmt::{Debug, Write as _};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use log::{LevelFilter, Log, Metadata, Record};
+
+use crate::config::LogFormat;
 
 /// Query and form parameters whose values are credentials.
 pub(crate) const SENSITIVE_PARAMS: [&str; 10] = [
@@ -178,10 +184,12 @@ fn follows_our_refusal(message: Option<&str>) -> bool {
     .unwrap_or(false)
 }
 
-/// Writes `LEVEL target: message` to stderr (or a sink), credentials redacted.
+/// Writes `LEVEL target: message` (or a JSON object, [`LogFormat`]) to stderr (or a sink),
+/// one line per record, credentials redacted.
 pub struct RedactingLogger {
     level: LevelFilter,
     sink: fn(&str),
+    format: LogFormat,
 }
 
 fn stderr_sink(line: &str) {
@@ -191,12 +199,17 @@ fn stderr_sink(line: &str) {
 impl RedactingLogger {
     /// A logger at `level` writing to stderr.
     pub fn new(level: LevelFilter) -> Self {
-        Self { level, sink: stderr_sink }
+        Self { level, sink: stderr_sink, format: LogFormat::Text }
+    }
+
+    /// The same logger writing `format` (`oidc.log_format`, see [`LogFormat::from_figment`]).
+    pub fn with_format(self, format: LogFormat) -> Self {
+        Self { format, ..self }
     }
 
     /// A logger at `level` writing each line to `sink` (tests).
     pub fn with_sink(level: LevelFilter, sink: fn(&str)) -> Self {
-        Self { level, sink }
+        Self { level, sink, format: LogFormat::Text }
     }
 
     /// Installs this logger process-wide (before launch: Rocket then keeps it instead of
@@ -254,7 +267,15 @@ impl Log for RedactingLogger {
         if self.level < LevelFilter::Debug && (ours || is_refusal_catcher(&message)) {
             return;
         }
-        (self.sink)(&format!("{} {}: {}", record.level(), record.target(), redact(&message)));
+        let (level, target, message) = (record.level(), record.target(), redact(&message));
+        let line = match self.format {
+            LogFormat::Json => serde_json::json!({
+                "level": level.as_str(), "target": target, "message": message,
+            })
+            .to_string(),
+            _ => format!("{level} {target}: {message}"),
+        };
+        (self.sink)(&line);
     }
 
     fn flush(&self) {}

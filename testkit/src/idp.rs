@@ -10,6 +10,10 @@
 //!   runtime the app under test runs on.
 //! - The token endpoint answers only what a test told it to ([`Idp::expect_code`],
 //!   [`Idp::expect_refresh`]), and `400 invalid_grant` otherwise, as OAuth 2.0 requires.
+//! - The introspection endpoint (`idp/introspection.rs`) likewise answers only what a test
+//!   told it ([`Idp::expect_introspection`]), and `{"active": false}` otherwise.
+
+mod introspection;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -51,6 +55,7 @@ struct State {
     /// The form fields of the last token request.
     last_token_request: Vec<(String, String)>,
     token_requests: usize,
+    introspection: introspection::Introspection,
 }
 
 /// The running IdP; dropping it stops the server.
@@ -60,6 +65,7 @@ pub struct Idp {
     state: Arc<Mutex<State>>,
     discovery_hits: Arc<AtomicUsize>,
     jwks_hits: Arc<AtomicUsize>,
+    introspections_in_flight: Arc<introspection::InFlight>,
     server: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -84,9 +90,11 @@ impl Idp {
                 grants: Default::default(),
                 last_token_request: Vec::new(),
                 token_requests: 0,
+                introspection: Default::default(),
             })),
             discovery_hits: Arc::default(),
             jwks_hits: Arc::default(),
+            introspections_in_flight: Arc::default(),
             server: Mutex::new(None),
         });
         idp.publish(keys);
@@ -104,12 +112,13 @@ impl Idp {
     fn serve(&self, listener: TcpListener) {
         let state = self.state.clone();
         let (d, j) = (self.discovery_hits.clone(), self.jwks_hits.clone());
+        let i = self.introspections_in_flight.clone();
         let port = self.port;
         let handle = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };
-                let (state, d, j) = (state.clone(), d.clone(), j.clone());
-                tokio::spawn(async move { handle(stream, port, state, d, j).await });
+                let (state, d, j, i) = (state.clone(), d.clone(), j.clone(), i.clone());
+                tokio::spawn(async move { handle(stream, port, state, d, j, i).await });
             }
         });
         *self.server.lock().unwrap() = Some(handle);
@@ -208,6 +217,7 @@ async fn handle(
     state: Arc<Mutex<State>>,
     discovery_hits: Arc<AtomicUsize>,
     jwks_hits: Arc<AtomicUsize>,
+    introspections: Arc<introspection::InFlight>,
 ) {
     let mut request = Vec::new();
     let mut buf = [0u8; 4096];
@@ -237,6 +247,9 @@ async fn handle(
     let form: Vec<(String, String)> =
         url::form_urlencoded::parse(&request[header_end..]).into_owned().collect();
     let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    if path.ends_with("/protocol/openid-connect/token/introspect") {
+        return introspection::answer(&mut stream, &state, &introspections, form).await;
+    }
     let (mode, body) = {
         let mut state = state.lock().unwrap();
         let issuer = format!("http://127.0.0.1:{port}/realms/{}", state.realm);
@@ -249,6 +262,7 @@ async fn handle(
                 "authorization_endpoint": format!("{issuer}/protocol/openid-connect/auth"),
                 "token_endpoint": format!("{issuer}/protocol/openid-connect/token"),
                 "end_session_endpoint": format!("{issuer}/protocol/openid-connect/logout"),
+                "introspection_endpoint": format!("{issuer}/protocol/openid-connect/token/introspect"),
             }))
         } else if path.ends_with("/protocol/openid-connect/certs") {
             jwks_hits.fetch_add(1, Ordering::SeqCst);

@@ -28,11 +28,13 @@ pub mod idp;
 pub mod keycloak;
 pub mod keys;
 pub mod prometheus;
+pub mod tls_idp;
 pub mod tokens;
 
 pub use app::{figment_for, get_with_token};
 pub use idp::{Idp, Mode, REALM};
 pub use keys::TestKey;
+pub use tls_idp::TlsIdp;
 pub use tokens::{
     access_claims, alg_name, b64, bench_access_claims, bench_user_claims, id_claims, mint,
     mint_with_header, now, token_response,

@@ -142,12 +142,7 @@ fn the_dashboard_and_the_readme_use_the_metrics_the_code_records() {
     let dashboard: serde_json::Value = serde_json::from_str(&dashboard).expect("valid JSON");
     let code = std::fs::read_to_string(root().join("rocket_keycloak/src/telemetry.rs")).unwrap();
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let names = |text: &str| -> std::collections::BTreeSet<String> {
-        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .filter(|w| w.starts_with("rocket_keycloak_") && w.len() > "rocket_keycloak_".len())
-            .map(|w| w.trim_end_matches("_bucket").to_owned())
-            .collect()
-    };
+    let names = metric_names;
     let recorded = names(&code);
     assert!(recorded.len() >= 11, "{recorded:?}");
     let panels = dashboard["panels"].as_array().expect("panels");
@@ -223,4 +218,181 @@ fn metrics_are_served_on_the_compose_network_only_and_scraped_there() {
         assert_eq!(config.metrics, rocket_keycloak::MetricsConfig::Listener(address));
         Ok(())
     });
+}
+
+/// The `rocket_keycloak_*` names in `text` (a histogram's `_bucket` series by its name).
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("rocket_keycloak_") && w.len() > "rocket_keycloak_".len())
+        .map(|w| w.trim_end_matches("_bucket").to_owned())
+        .collect()
+}
+
+/// The metrics `telemetry.rs` records, and those of them labelled by realm.
+fn recorded_metrics() -> (std::collections::BTreeSet<String>, std::collections::BTreeSet<String>) {
+    let code = std::fs::read_to_string(root().join("rocket_keycloak/src/telemetry.rs")).unwrap();
+    let by_realm = code
+        .split("metrics::")
+        .filter_map(|call| call.split(';').next())
+        .filter(|call| call.contains("\"realm\""))
+        .flat_map(metric_names)
+        .collect();
+    (metric_names(&code), by_realm)
+}
+
+#[test]
+fn app_instances_are_healthy_when_ready_and_share_one_image_built_once() {
+    let compose = compose();
+    let services = &compose["services"];
+    let port = env(&services["app"], "ROCKET_PORT");
+    for app in ["app", "app2"] {
+        let check = serde_yaml::to_string(&services[app]["healthcheck"]["test"]).unwrap();
+        assert!(check.contains(&format!("/dev/tcp/127.0.0.1/{port}")), "{app}: {check}");
+        assert!(check.contains("GET /ready HTTP/1.1"), "{app} asks /ready: {check}");
+        assert!(check.contains(r#"*" 200 "*"#), "{app} needs a 200: {check}");
+        assert!(!check.contains("curl"), "the app image has no curl");
+    }
+    // /ready is a route of the demo (GET, at the root).
+    let figment = rocket::figment::Figment::from(rocket::Config::debug_default())
+        .merge(("oidc", serde_json::json!({"issuer": "http://127.0.0.1:1/realms/x"})))
+        .merge(("oidc.client_id", "demo-app"));
+    let app = rocket_keycloak_demo::rocket_with(figment);
+    assert!(app.routes().any(|r| r.method == rocket::http::Method::Get && r.uri == "/ready"));
+    // One image: `app` builds it under a name, `app2` uses that name and never pulls it.
+    let image = services["app"]["image"].as_str().expect("app names its image");
+    assert!(services["app"]["build"].is_string() || services["app"]["build"].is_mapping());
+    assert_eq!(services["app2"]["image"].as_str(), Some(image));
+    assert!(services["app2"]["build"].is_null(), "app2 builds nothing");
+    assert_eq!(services["app2"]["pull_policy"].as_str(), Some("never"));
+    let builders = services.as_mapping().unwrap().values().filter(|s| !s["build"].is_null());
+    assert_eq!(builders.count(), 1, "one build");
+}
+
+#[test]
+fn every_published_port_is_on_loopback() {
+    let compose = compose();
+    let mut published = 0;
+    for (name, service) in compose["services"].as_mapping().unwrap() {
+        for port in service["ports"].as_sequence().into_iter().flatten() {
+            let port = port.as_str().expect("ports as strings");
+            assert!(port.starts_with("127.0.0.1:"), "{name:?} publishes {port} beyond loopback");
+            published += 1;
+        }
+    }
+    assert!(published >= 4, "keycloak, app, app2, prometheus");
+}
+
+#[test]
+fn images_are_pinned_to_exact_versions() {
+    // A tag of an exact release: `26.7.3`, `v3.5.0`, `12.12-slim`, `1.95.0-bookworm`.
+    let exact = |image: &str| {
+        let tag = image.rsplit_once(':').map_or("", |(_, tag)| tag);
+        let version = tag.trim_start_matches('v').split('-').next().unwrap_or("");
+        let parts: Vec<&str> = version.split('.').collect();
+        parts.len() >= 2
+            && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    };
+    let compose = compose();
+    let built = compose["services"]["app"]["image"].as_str().unwrap();
+    for (name, service) in compose["services"].as_mapping().unwrap() {
+        let Some(image) = service["image"].as_str() else { continue };
+        if image != built {
+            assert!(exact(image), "{name:?} runs {image}, not an exact version");
+        }
+    }
+    assert_eq!(compose["services"]["keycloak"]["image"].as_str(), Some("keycloak/keycloak:26.7.3"));
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    let bases: Vec<&str> = dockerfile
+        .lines()
+        .filter_map(|l| l.strip_prefix("FROM "))
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(bases.len(), 2, "{bases:?}");
+    assert!(bases[0].starts_with("rust:") && bases[1].starts_with("debian:"), "{bases:?}");
+    for base in bases {
+        assert!(exact(base), "the Dockerfile builds on {base}, not an exact version");
+    }
+}
+
+#[test]
+fn the_scraper_loads_alert_rules_that_name_metrics_the_app_exports() {
+    let compose = compose();
+    let scraper = &compose["services"]["prometheus"];
+    let mounts: Vec<(&str, &str)> = scraper["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let mut parts = v.as_str().unwrap().split(':');
+            (parts.next().unwrap(), parts.next().unwrap())
+        })
+        .collect();
+    let read = |path: &str| -> Value {
+        let text = std::fs::read_to_string(root().join(path)).unwrap();
+        serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path} is valid YAML: {e}"))
+    };
+    let config = read(mounts[0].0);
+    let rule_files: Vec<&str> = config["rule_files"]
+        .as_sequence()
+        .expect("rule_files")
+        .iter()
+        .filter_map(|f| f.as_str())
+        .collect();
+    assert!(!rule_files.is_empty());
+    let (recorded, _) = recorded_metrics();
+    let mut alerted = std::collections::BTreeSet::new();
+    for inside in rule_files {
+        let (source, _) = mounts.iter().find(|(_, target)| *target == inside).expect("mounted");
+        let rules = read(source);
+        let groups = rules["groups"].as_sequence().expect("groups");
+        for rule in groups.iter().flat_map(|g| g["rules"].as_sequence().unwrap()) {
+            let name = rule["alert"].as_str().expect("an alert name");
+            let expr = rule["expr"].as_str().unwrap_or_else(|| panic!("{name} has an expr"));
+            assert!(rule["labels"]["severity"].is_string(), "{name} has a severity");
+            assert!(rule["annotations"]["summary"].is_string(), "{name} has a summary");
+            // Label values (the job's name) are not metric names.
+            let unquoted: String = expr.split('"').step_by(2).collect();
+            let names = metric_names(&unquoted);
+            assert!(names.is_subset(&recorded), "{name} names {:?}", names.difference(&recorded));
+            alerted.extend(names);
+        }
+    }
+    // The README's alerts, each a rule.
+    for metric in [
+        "jwks_last_success_timestamp_seconds",
+        "token_rejections_total",
+        "refresh_total",
+        "auth_total",
+    ] {
+        assert!(alerted.contains(&format!("rocket_keycloak_{metric}")), "no alert on {metric}");
+    }
+}
+
+#[test]
+fn the_dashboards_realm_level_panels_keep_the_realm_label() {
+    let dashboard = std::fs::read_to_string(root().join("deploy/grafana-dashboard.json")).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+    let (_, by_realm) = recorded_metrics();
+    assert!(by_realm.len() >= 3, "{by_realm:?}");
+    let mut seen = 0;
+    for target in dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap())
+    {
+        let expr = target["expr"].as_str().unwrap();
+        if metric_names(expr).is_disjoint(&by_realm) {
+            continue;
+        }
+        seen += 1;
+        // An aggregation keeps `realm` among its groups, and the legend tells realms apart.
+        for (_, groups) in expr.match_indices("by (").map(|(i, _)| ((), &expr[i..])) {
+            let groups = groups.split(')').next().unwrap();
+            assert!(groups.contains("realm"), "{expr} aggregates the realm away");
+        }
+        let legend = target["legendFormat"].as_str().unwrap_or("");
+        assert!(legend.contains("{{realm}}"), "{expr}: legend {legend:?}");
+    }
+    assert!(seen >= 3, "every realm-level metric has a panel");
 }

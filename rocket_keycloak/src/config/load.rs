@@ -8,7 +8,9 @@ use rocket::figment::Figment;
 use url::Url;
 
 use super::checks::{parse_url, refuse_plain_http, required};
+use super::deployment::DeploymentConfig;
 use super::error::ConfigError;
+use super::introspection::IntrospectionConfig;
 use super::policies::{
     DEFAULT_ALGORITHMS, DpopPolicy, MetricsConfig, SessionStoreConfig, parse_algorithm,
 };
@@ -64,6 +66,10 @@ pub struct OidcConfig {
     pub realms: Vec<RealmConfig>,
     /// Whether `issuer` and `discovery_url` may be plain http on a non-loopback host.
     pub allow_insecure_http: bool,
+    /// Whether and when access tokens are introspected (RFC 7662), and the cache's age.
+    pub introspection: IntrospectionConfig,
+    /// Where the app runs: the log format and the certificates trusted for Keycloak.
+    pub deployment: DeploymentConfig,
 }
 
 impl OidcConfig {
@@ -143,6 +149,11 @@ impl OidcConfig {
             }
             Some(names) => names.iter().map(|n| parse_algorithm(n)).collect::<Result<_, _>>()?,
         };
+        let introspection = IntrospectionConfig::parse(
+            raw.introspection,
+            raw.introspection_cache_max_age,
+            client_secret.is_some(),
+        )?;
         Ok(Self {
             issuer,
             client_id: ClientId::new(client_id),
@@ -177,6 +188,12 @@ impl OidcConfig {
                 raw.resource_metadata,
                 raw.scopes_supported,
                 raw.resource_documentation,
+            )?,
+            introspection,
+            deployment: DeploymentConfig::parse(
+                raw.log_format,
+                raw.tls_roots,
+                raw.ca_certificates,
             )?,
             realms,
             allow_insecure_http,

@@ -41,6 +41,8 @@
 //! | `realms.rs` | [`RealmConfig`], the entries of `oidc.issuers` and their own settings, the realm name rule |
 //! | `checks.rs` | the shared value checks: required, absolute http(s) URL, https or loopback |
 //! | `policies.rs` | session store, metrics, DPoP policy and the algorithm allow-list |
+//! | `introspection.rs` | [`IntrospectionConfig`]: `introspection` (off, fallback, always) and the cache's age |
+//! | `deployment.rs` | [`DeploymentConfig`]: `log_format` ([`LogFormat`]) and the certificates trusted for Keycloak |
 //! | `resource.rs` | [`ResourceMetadata`], the RFC 9728 document's settings and URL |
 //! | `secret.rs` | [`ClientSecret`], redacted in `Debug` |
 //! | `error.rs` | [`ConfigError`], the message that names the key and its variable |
@@ -49,7 +51,9 @@
 //! the re-exports below, so the module graph stays free of cycles.
 
 mod checks;
+mod deployment;
 mod error;
+mod introspection;
 mod load;
 mod policies;
 mod raw;
@@ -57,12 +61,14 @@ mod realms;
 mod resource;
 mod secret;
 
+pub use deployment::{DeploymentConfig, LogFormat, TlsRoots, TlsTrust};
 pub use error::ConfigError;
+pub use introspection::{IntrospectionConfig, IntrospectionMode};
 pub use load::OidcConfig;
 pub use policies::{DEFAULT_ALGORITHMS, DpopPolicy, MetricsConfig, SessionStoreConfig};
 pub use realms::RealmConfig;
+pub(crate) use realms::realm_name;
+pub use resource::ResourceMetadata;
 #[cfg(test)]
 pub(crate) use resource::WELL_KNOWN;
-pub use resource::ResourceMetadata;
-pub(crate) use realms::realm_name;
 pub use secret::ClientSecret;

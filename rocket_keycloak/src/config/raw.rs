@@ -29,7 +29,12 @@ pub(super) struct RawConfig {
     pub(super) resource_metadata: Option<bool>,
     pub(super) scopes_supported: Option<Vec<String>>,
     pub(super) resource_documentation: Option<String>,
+    pub(super) introspection: Option<String>,
+    pub(super) introspection_cache_max_age: Option<u64>,
     pub(super) issuers: Option<Vec<RawRealm>>,
+    pub(super) log_format: Option<String>,
+    pub(super) tls_roots: Option<String>,
+    pub(super) ca_certificates: Option<String>,
     pub(super) allow_insecure_http: Option<bool>,
     pub(super) allow_insecure_redis: Option<bool>,
 }
@@ -70,7 +75,7 @@ impl RawRealm {
 }
 
 /// Every key of the `oidc` table.
-pub(super) const KEYS: [&str; 22] = [
+pub(super) const KEYS: [&str; 27] = [
     "issuer",
     "client_id",
     "client_secret",
@@ -92,5 +97,10 @@ pub(super) const KEYS: [&str; 22] = [
     "resource_metadata",
     "scopes_supported",
     "resource_documentation",
+    "introspection",
+    "introspection_cache_max_age",
     "issuers",
+    "log_format",
+    "tls_roots",
+    "ca_certificates",
 ];

@@ -20,6 +20,12 @@ pub enum AuthError {
     InvalidToken(TokenError),
     /// Authenticated, but without the required role (named, when known).
     InsufficientScope(Option<String>),
+    /// Authenticated, but not a member of the Keycloak organization the route needs (its
+    /// alias, when it is a valid one): 403 `insufficient_scope`.
+    NotAMember(Option<String>),
+    /// A route needs an organization and the token has no `organization` claim at all:
+    /// 403 `insufficient_scope`, saying to ask for the `organization` scope.
+    NoOrganizationClaim,
     /// Authenticated, but not at the required level of assurance, or not recently enough
     /// (RFC 9470): the client must authenticate again as `required` says.
     InsufficientUserAuthentication {
@@ -53,7 +59,10 @@ impl AuthError {
             | Self::InvalidDpopProof(_)
             | Self::InsufficientUserAuthentication { .. } => Status::Unauthorized,
             Self::InvalidRequest(_) => Status::BadRequest,
-            Self::InsufficientScope(_) | Self::CrossSiteRequest => Status::Forbidden,
+            Self::InsufficientScope(_)
+            | Self::NotAMember(_)
+            | Self::NoOrganizationClaim
+            | Self::CrossSiteRequest => Status::Forbidden,
             Self::Unavailable
             | Self::SessionsUnavailable
             | Self::KeyPending(_)
@@ -67,7 +76,9 @@ impl AuthError {
             Self::MissingCredentials => None,
             Self::InvalidRequest(_) | Self::CrossSiteRequest => Some("invalid_request"),
             Self::InvalidToken(_) => Some("invalid_token"),
-            Self::InsufficientScope(_) => Some("insufficient_scope"),
+            Self::InsufficientScope(_) | Self::NotAMember(_) | Self::NoOrganizationClaim => {
+                Some("insufficient_scope")
+            }
             Self::InsufficientUserAuthentication { .. } => Some("insufficient_user_authentication"),
             Self::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
             Self::Unavailable
@@ -83,7 +94,9 @@ impl AuthError {
             Self::MissingCredentials => "missing",
             Self::InvalidRequest(_) | Self::CrossSiteRequest => "invalid_request",
             Self::InvalidToken(_) => "invalid_token",
-            Self::InsufficientScope(_) => "insufficient_scope",
+            Self::InsufficientScope(_) | Self::NotAMember(_) | Self::NoOrganizationClaim => {
+                "insufficient_scope"
+            }
             Self::InsufficientUserAuthentication { .. } => "insufficient_user_authentication",
             Self::InvalidDpopProof(_) => "invalid_dpop_proof",
             Self::Unavailable
@@ -101,6 +114,13 @@ impl AuthError {
             Self::InvalidToken(why) => why.to_string(),
             Self::InsufficientScope(None) => "Insufficient permissions".into(),
             Self::InsufficientScope(Some(role)) => format!("The role {role} is required"),
+            Self::NotAMember(None) => "Membership in the organization is required".into(),
+            Self::NotAMember(Some(alias)) => {
+                format!("Membership in the organization {alias} is required")
+            }
+            Self::NoOrganizationClaim => {
+                "The token has no organization claim: request the organization scope".into()
+            }
             Self::InsufficientUserAuthentication { required, shortfall: Shortfall::Level } => {
                 format!("Authentication at level {} is required", required.acr)
             }

@@ -30,6 +30,9 @@ pub(crate) struct ProviderMetadata {
     /// RP-initiated logout, if the provider supports it.
     #[serde(default)]
     pub end_session_endpoint: Option<Url>,
+    /// Token introspection (RFC 7662), used only with `oidc.introspection` on.
+    #[serde(default)]
+    pub introspection_endpoint: Option<Url>,
     /// RFC 9207: the provider puts `iss` in every authorization response, so a response
     /// without it is refused (§2.4). Keycloak advertises it.
     #[serde(default)]
@@ -115,6 +118,7 @@ impl ProviderMetadata {
             ("authorization_endpoint", Some(&self.authorization_endpoint)),
             ("token_endpoint", Some(&self.token_endpoint)),
             ("end_session_endpoint", self.end_session_endpoint.as_ref()),
+            ("introspection_endpoint", self.introspection_endpoint.as_ref()),
         ]
         .into_iter()
         .filter_map(|(field, url)| url.map(|url| (field, url)))

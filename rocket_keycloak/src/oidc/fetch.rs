@@ -6,6 +6,9 @@
 //! - The client has connect and total timeouts ([`CONNECT_TIMEOUT`], [`FETCH_TIMEOUT`]),
 //!   follows no redirects (a redirect would be a place Keycloak did not name), and refuses
 //!   documents over [`MAX_DOCUMENT_BYTES`], checked while the body streams in.
+//! - The client trusts the bundled roots, the system's, or both, plus `ca_certificates`
+//!   (`config/deployment.rs` reads them at launch). If it cannot be built with them, the
+//!   fallback is a plain client with the bundled roots only, and the error is logged.
 //! - Discovery runs until it succeeds once; its document is kept for the life of the
 //!   process (the endpoints of a realm do not move), the JWKS is loaded at every refresh.
 
@@ -18,7 +21,7 @@ use jsonwebtoken::Algorithm;
 use super::discovery::{DiscoveryError, ProviderMetadata};
 use super::jwks::{JwksError, KeySet};
 use super::keystore::KeySource;
-use crate::config::RealmConfig;
+use crate::config::{RealmConfig, TlsRoots, TlsTrust};
 use crate::protocol::Issuer;
 
 /// Largest discovery or JWKS document accepted.
@@ -28,15 +31,23 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Total timeout of one request to Keycloak.
 pub(crate) const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The HTTP client towards Keycloak: timeouts, no redirects, rustls.
-pub(crate) fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
+/// The HTTP client towards Keycloak: timeouts, no redirects, rustls, trusting what `tls`
+/// says (`tls_roots`, `ca_certificates`).
+pub(crate) fn http_client(tls: &TlsTrust) -> reqwest::Client {
+    let builder = tls.extra.iter().cloned().fold(
+        reqwest::Client::builder().tls_built_in_root_certs(tls.roots != TlsRoots::System),
+        reqwest::ClientBuilder::add_root_certificate,
+    );
+    builder
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(FETCH_TIMEOUT)
         .user_agent(concat!("rocket_keycloak/", env!("CARGO_PKG_VERSION")))
         .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
+        .unwrap_or_else(|error| {
+            log::error!("rocket_keycloak: HTTP client with the configured roots: {error}");
+            reqwest::Client::new()
+        })
 }
 
 /// Why loading metadata or keys failed. `Display` includes the cause's message, for
@@ -117,7 +128,6 @@ impl ProviderDocuments {
     }
 
     /// The provider metadata, once discovered.
-    #[cfg(feature = "sign-in")]
     pub(crate) fn metadata(&self) -> Option<Arc<ProviderMetadata>> {
         self.metadata.load_full()
     }

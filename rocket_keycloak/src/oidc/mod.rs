@@ -10,6 +10,7 @@
 //! | [`cache`] | the verified-token cache | none |
 //! | [`dpop`] | the checks of DPoP proofs and their in-process replay cache | none |
 //! | [`verify`] | [`Oidc`]: the provider state and the checks of access and logout tokens | through the key store |
+//! | [`introspect`] | the introspection of lightweight or opaque tokens (RFC 7662), its cache and single flight | network |
 //! | [`client`] | [`SignInClient`]: the browser flow's calls to Keycloak | network |
 //! | [`callback`] | the checks of the sign-in callback and of a step-up's result | none |
 //! | [`fairing`] | [`OidcFairing`]: configuration at ignite, the key refresh task | network |
@@ -52,10 +53,11 @@ pub(crate) mod discovery;
 pub(crate) mod dpop;
 pub(crate) mod fairing;
 pub(crate) mod fetch;
+pub(crate) mod introspect;
 pub(crate) mod jwks;
 pub(crate) mod keystore;
-pub(crate) mod tokens;
 mod resource;
+pub(crate) mod tokens;
 pub(crate) mod verify;
 
 #[cfg(feature = "sign-in")]

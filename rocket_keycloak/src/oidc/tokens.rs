@@ -20,7 +20,8 @@
 //!    Keycloak payload `typ` equal to the expected [`TokenKind`] (`Bearer` for access
 //!    tokens), so ID, refresh and logout tokens are not access tokens; a DPoP-bound access
 //!    token is exactly `typ: DPoP` with `cnf.jkt` (RFC 9449 §6), and `cnf` on anything else
-//!    is refused (`TokenKind::admits`);
+//!    is refused (`TokenKind::admits`); `sub` is required too, except in a realm that
+//!    introspects lightweight tokens (`TokenRules::allowing_missing_sub`);
 //! 7. optionally, `azp` in the allow-list of the token's realm (`oidc.allowed_azp` for the
 //!    sign-in realm, an `oidc.issuers` entry's own for another);
 //! 8. `exp` required, `nbf` and `iat` checked, all with the leeway.
@@ -159,6 +160,16 @@ impl TokenRules {
     /// Also requires `azp` to be one of `clients` (when `Some`).
     pub fn with_allowed_azp(mut self, clients: Option<Vec<String>>) -> Self {
         self.allowed_azp = clients;
+        self
+    }
+
+    /// Also accepts an access token without `sub` (Keycloak's lightweight tokens), for a
+    /// realm that introspects such tokens: the caller must never hand out an identity
+    /// without a subject (`oidc/introspect/`).
+    pub(crate) fn allowing_missing_sub(mut self) -> Self {
+        for validation in self.validations.values_mut() {
+            validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        }
         self
     }
 

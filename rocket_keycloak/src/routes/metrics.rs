@@ -10,13 +10,18 @@
 //!   that installed another recorder first keeps it, and gets no endpoint (logged).
 //! - `oidc.metrics` = an address serves the endpoint on a second Rocket listener of its own
 //!   (shut down with the app), so it can stay on a private interface while the app faces
-//!   the internet; the app's own port then has no `/metrics`. `on` mounts it on the app's
+//!   the internet; the app's own port then has no `/metrics`. That listener is configured
+//!   from the app's figment (address, port, logging and Ctrl-C replaced), not a fresh
+//!   `Config::figment()`: a release build whose `secret_key` exists only in the app's figment
+//!   (the demo's random fallback, a key merged in code) must start it too. It inherits the
+//!   app's other settings (`tls` among them). `on` mounts it on the app's
 //!   own port, for an app whose proxy keeps it from the internet.
 //! - The exporter's upkeep (draining histogram samples) runs on a thread of its own every
 //!   5 s: the recorder belongs to the process, not to one Rocket or runtime.
 //! - The validation-time histogram has fixed buckets from 10 µs to 1 s: the guard's own
 //!   time is microseconds when cached, milliseconds when it verifies or refreshes.
 
+use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -80,6 +85,24 @@ fn routes() -> Vec<Route> {
     routes![metrics]
 }
 
+/// The metrics listener on `address`, configured from the app's own figment with only the
+/// address, port, logging and Ctrl-C handling replaced: a fresh `Config::figment()` would
+/// miss whatever the app put in its figment itself (in release, a `secret_key` that exists
+/// only there, which Rocket requires before it ignites), so the listener would not start.
+fn listener(
+    app: &rocket::figment::Figment,
+    address: SocketAddr,
+    handle: PrometheusHandle,
+) -> Rocket<Build> {
+    let figment = app
+        .clone()
+        .merge(("address", address.ip()))
+        .merge(("port", address.port()))
+        .merge(("log_level", "off"))
+        .merge(("shutdown.ctrlc", false));
+    rocket::custom(figment).mount("/", routes()).manage(handle)
+}
+
 /// Serves `/metrics` as `oidc.metrics` says (see the module documentation). Attach it before
 /// [`crate::OidcFairing`], so the startup key fetch is counted too.
 #[derive(Debug, Default, Clone, Copy)]
@@ -111,12 +134,7 @@ impl Fairing for MetricsEndpoint {
         let Ok(config) = OidcConfig::from_figment(rocket.figment()) else { return };
         let MetricsConfig::Listener(address) = config.metrics else { return };
         let Some(handle) = install() else { return };
-        let figment = rocket::Config::figment()
-            .merge(("address", address.ip()))
-            .merge(("port", address.port()))
-            .merge(("log_level", "off"))
-            .merge(("shutdown.ctrlc", false));
-        let listener = rocket::custom(figment).mount("/", routes()).manage(handle);
+        let listener = listener(rocket.figment(), address, handle);
         let app_shutdown = rocket.shutdown();
         rocket::tokio::spawn(async move {
             match listener.ignite().await {

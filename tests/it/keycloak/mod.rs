@@ -13,6 +13,8 @@ mod browser;
 mod chromium;
 mod dpop;
 mod instances;
+mod introspection;
+mod orgs;
 mod realms;
 mod step_up;
 

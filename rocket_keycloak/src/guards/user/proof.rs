@@ -38,14 +38,17 @@ pub(super) async fn dpop_identity(
     let checked = oidc.check_dpop_proof(proof, token, jkt, target).map_err(refused)?;
     let now = unix_now();
     let spent = checked.to_spend(now, oidc.config().dpop_proofs_per_key);
+    // The shared store's record when there is one (several instances), else this process's.
     #[cfg(feature = "sign-in")]
     let shared = match request.rocket().state::<Sessions>() {
         Some(sessions) => sessions.first_use_of_proof(&spent).await?,
         None => None,
     };
+    #[cfg(feature = "sign-in")]
+    let used = shared.unwrap_or_else(|| oidc.proofs_seen().first_use(&spent, now));
     #[cfg(not(feature = "sign-in"))]
-    let shared: Option<ProofUse> = None;
-    match shared.unwrap_or_else(|| oidc.proofs_seen().first_use(&spent, now)) {
+    let used = oidc.proofs_seen().first_use(&spent, now);
+    match used {
         ProofUse::First => {}
         ProofUse::Replayed => return Err(refused(DpopError::Replayed)),
         ProofUse::KeyOverQuota => {

@@ -181,8 +181,7 @@ impl<S: KeySource> KeyStore<S> {
         }
     }
 
-    /// The key source.
-    #[cfg(feature = "sign-in")]
+    /// The key source (its metadata: the sign-in's endpoints, introspection's).
     pub(crate) fn source(&self) -> &S {
         &self.shared.source
     }

@@ -52,6 +52,9 @@ pub enum TokenError {
     /// A plain token where a DPoP-bound one is required (the `DPoP` scheme, or the
     /// `required` policy).
     NotDpopBound,
+    /// Keycloak's introspection answered `active: false` (revoked, signed out, or never
+    /// issued).
+    Inactive,
 }
 
 impl std::fmt::Display for TokenError {
@@ -74,6 +77,7 @@ impl std::fmt::Display for TokenError {
                 "The token is DPoP-bound: present it with the DPoP scheme and a proof"
             }
             Self::NotDpopBound => "A DPoP-bound token is required",
+            Self::Inactive => "The token is not active",
         })
     }
 }
@@ -96,6 +100,7 @@ impl TokenError {
             Self::ForeignClient => "azp",
             Self::Expired => "expired",
             Self::NotYetValid | Self::IssuedInFuture => "not_yet_valid",
+            Self::Inactive => "inactive",
         }
     }
 

@@ -16,6 +16,7 @@
 //! |---|---|---|
 //! | `error.rs` | [`VerifyError`] | always |
 //! | `provider.rs` | [`Oidc`]: the provider state, access tokens, DPoP proofs | always |
+//! | `introspected.rs` | which access tokens go to introspection, and its verdict (`oidc/introspect/`) | always |
 //! | `realm.rs` | one accepted realm: its keys, rules and cache | always |
 //! | `sign_in.rs` | ID and logout tokens, the metadata the sign-in needs | `sign-in` |
 //!
@@ -23,6 +24,7 @@
 //! 503 or a failed sign-in is for the layers above to say.
 
 mod error;
+mod introspected;
 mod provider;
 mod realm;
 #[cfg(feature = "sign-in")]

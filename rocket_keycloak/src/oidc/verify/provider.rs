@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::error::VerifyError;
 use super::realm::Realm;
 use crate::clock::unix_now;
-use crate::config::OidcConfig;
+use crate::config::{IntrospectionMode, OidcConfig};
 use crate::identity::Identity;
 use crate::oidc::cache::{self, RefusalKey, TokenDigest};
 #[cfg(feature = "dpop")]
@@ -50,7 +50,7 @@ pub(super) struct Inner {
 impl Oidc {
     /// Builds the provider state from checked configuration. Nothing is fetched yet.
     pub(crate) fn new(config: OidcConfig) -> Self {
-        let http = fetch::http_client();
+        let http = fetch::http_client(&config.deployment.tls);
         #[cfg(feature = "sign-in")]
         let rules = |kind, audience: &str| {
             TokenRules::new(
@@ -133,14 +133,21 @@ impl Oidc {
     /// A token that passed every check before is served from the verified-token cache
     /// (time rules re-applied; see `oidc/cache.rs`).
     pub async fn validate_access_token(&self, token: &str) -> Result<Arc<Identity>, VerifyError> {
-        let result = self.judge_access_token(token).await;
+        let result = match self.inner.config.introspection.mode {
+            IntrospectionMode::Off => self.judge_access_token(token).await,
+            // Boxed: the introspection path is a large future the hot path should not carry.
+            mode => Box::pin(self.judge_with_introspection(token, mode)).await,
+        };
         if let Err(VerifyError::Rejected(error)) = &result {
             telemetry::token_rejected(error.reason());
         }
         result
     }
 
-    async fn judge_access_token(&self, token: &str) -> Result<Arc<Identity>, VerifyError> {
+    pub(super) async fn judge_access_token(
+        &self,
+        token: &str,
+    ) -> Result<Arc<Identity>, VerifyError> {
         if token.len() > tokens::MAX_TOKEN_BYTES {
             return Err(TokenError::TooLarge.into());
         }

@@ -8,11 +8,12 @@
 use std::sync::Arc;
 
 use super::error::VerifyError;
-use crate::config::{OidcConfig, RealmConfig};
+use crate::config::{IntrospectionMode, OidcConfig, RealmConfig};
 use crate::identity::Claims;
 use crate::identity::Identity;
 use crate::oidc::cache::{TokenCache, TokenDigest};
 use crate::oidc::fetch::{CONNECT_TIMEOUT, FETCH_TIMEOUT, ProviderDocuments};
+use crate::oidc::introspect::Introspector;
 use crate::oidc::jwks::{KeyId, KeySet};
 use crate::oidc::keystore::{Issued, KeyStore, MissingKey, Timing};
 use crate::oidc::tokens::{ClaimedIssue, TokenError, TokenKind, TokenRules};
@@ -28,6 +29,8 @@ pub(super) struct Realm {
     pub(super) access_rules: TokenRules,
     pub(super) token_cache: Arc<TokenCache>,
     pub(super) keys: KeyStore<ProviderDocuments>,
+    /// The sign-in realm's introspection, when `oidc.introspection` is on (`introspected.rs`).
+    pub(super) introspector: Option<Introspector>,
 }
 
 impl Realm {
@@ -41,6 +44,16 @@ impl Realm {
         )
         // The realm's own clients: another realm's client ids name other clients.
         .with_allowed_azp(realm.allowed_azp.clone());
+        // Only the sign-in realm introspects (the app's credentials are its client's), so
+        // only there may a verified token lack `sub`: introspection supplies it.
+        let introspector = (config.introspection.mode != IntrospectionMode::Off
+            && realm.issuer == config.issuer)
+            .then(|| Introspector::new(config, realm, http))
+            .flatten();
+        let access_rules = match introspector {
+            Some(_) => access_rules.allowing_missing_sub(),
+            None => access_rules,
+        };
         let timing = Timing {
             min_refetch_interval: config.jwks_min_refresh_interval,
             kid_wait: FETCH_TIMEOUT + WAIT_MARGIN,
@@ -58,6 +71,7 @@ impl Realm {
             access_rules,
             token_cache,
             keys,
+            introspector,
         }
     }
 

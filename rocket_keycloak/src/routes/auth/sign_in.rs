@@ -9,8 +9,8 @@ use rocket::{Build, Rocket, Route, routes};
 
 use super::paths::{Paths, local_path};
 use super::{login, logout};
-use crate::config::OidcConfig;
 use crate::catchers::LoginPage;
+use crate::config::OidcConfig;
 use crate::logging;
 use crate::oidc::Oidc;
 use crate::pages::PageLinks;
