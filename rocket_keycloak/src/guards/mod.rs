@@ -2,7 +2,7 @@
 //!
 //! - [`AuthenticatedUser`] (`user.rs`) validates the request's credentials once per request
 //!   (the result is kept in the request-local cache, however many guards ask) and fails with
-//!   the RFC 6750 error the [`catchers`](crate::error::catchers) render. [`PageUser`] and
+//!   the RFC 6750 error the [`catchers`](crate::catchers::catchers) render. [`PageUser`] and
 //!   [`MaybeUser`] are its forms for HTML pages.
 //! - [`RequireRole<R>`] (`role.rs`) asks for `&AuthenticatedUser` first, then for the role
 //!   named by the marker type `R`.

@@ -30,11 +30,11 @@ use std::ops::Deref;
 use rocket::Request;
 use rocket::request::{FromRequest, Outcome};
 
+use super::role::in_marker_realm;
 use super::user::{AuthenticatedUser, caller, refuse};
 use crate::error::AuthError;
 use crate::identity::{Identity, Membership, valid_alias};
 use crate::logging;
-use crate::oidc::Oidc;
 
 /// The path segment [`OrgMember`] reads the organization's alias from.
 const ALIAS_SEGMENT: &str = "<alias>";
@@ -204,37 +204,11 @@ fn membership(
     alias: &str,
 ) -> Result<Membership, AuthError> {
     let not_a_member = || AuthError::NotAMember(valid_alias(alias).then(|| alias.to_owned()));
-    if !in_realm(request, user, realm) {
+    if !in_marker_realm(request, user, realm, "an organization check") {
         return Err(not_a_member());
     }
     let Some(memberships) = user.organizations.as_deref() else {
         return Err(AuthError::NoOrganizationClaim);
     };
     memberships.iter().find(|m| m.alias == alias).cloned().ok_or_else(not_a_member)
-}
-
-/// Whether `user` is of the realm called `realm` (`None`: the sign-in realm), by the rule of
-/// `role.rs`. A realm that is not configured holds nobody.
-fn in_realm(request: &Request<'_>, user: &Identity, realm: Option<&'static str>) -> bool {
-    let Some(oidc) = request.rocket().state::<Oidc>() else { return false };
-    let sign_in_issuer = oidc.config().issuer.as_str();
-    let realm_issuer = match realm {
-        None => sign_in_issuer,
-        Some(name) => match oidc.realm_issuer(name) {
-            Some(issuer) => issuer,
-            None => {
-                logging::error_once("organization realm", name, || {
-                    format!(
-                        "an organization check names the realm `{name}`, which oidc.issuers \
-                         does not list: every request to it is refused"
-                    )
-                });
-                return false;
-            }
-        },
-    };
-    // An identity without an issuer is a session stored before identities named one:
-    // sessions come from the sign-in realm only.
-    let issuer = if user.issuer.is_empty() { sign_in_issuer } else { user.issuer.as_str() };
-    issuer == realm_issuer
 }

@@ -94,27 +94,7 @@ impl<'r, R: Role> FromRequest<'r> for RequireRole<R> {
             Ok(user) => user,
             Err(outcome) => return outcome,
         };
-        let oidc = request.rocket().state::<Oidc>();
-        let realm_issuer = oidc.and_then(|oidc| match R::REALM {
-            None => Some(oidc.config().issuer.as_str()),
-            Some(name) => oidc.realm_issuer(name).or_else(|| {
-                logging::error_once("realm", name, || {
-                    format!(
-                        "a role check names the realm `{name}`, which oidc.issuers does not \
-                         list: every request to it is refused"
-                    )
-                });
-                None
-            }),
-        });
-        // An identity without an issuer is a session stored before identities named one:
-        // sessions come from the sign-in realm only.
-        let issuer = if user.issuer.is_empty() {
-            oidc.map(|oidc| oidc.config().issuer.as_str())
-        } else {
-            Some(user.issuer.as_str())
-        };
-        let in_realm = realm_issuer.is_some() && realm_issuer == issuer;
+        let in_realm = in_marker_realm(request, &user, R::REALM, "a role check");
         let allowed = in_realm
             && match R::KIND {
                 RoleKind::Realm => user.has_realm_role(R::NAME),
@@ -135,4 +115,36 @@ impl<'r, R: Role> FromRequest<'r> for RequireRole<R> {
             refuse(request, AuthError::InsufficientScope(Some(name)))
         }
     }
+}
+
+/// Whether `user` comes from the realm a marker names (`realm`, the sign-in realm when
+/// `None`): the realm rule of every marker guard (`what` names the check in the log). A marker
+/// naming a realm `oidc.issuers` does not list refuses everyone and logs once at `error`. An
+/// identity without an issuer is a session stored before identities named one: sessions come
+/// from the sign-in realm only.
+pub(super) fn in_marker_realm(
+    request: &Request<'_>,
+    user: &Identity,
+    realm: Option<&'static str>,
+    what: &'static str,
+) -> bool {
+    let Some(oidc) = request.rocket().state::<Oidc>() else { return false };
+    let sign_in_issuer = oidc.config().issuer.as_str();
+    let realm_issuer = match realm {
+        None => sign_in_issuer,
+        Some(name) => match oidc.realm_issuer(name) {
+            Some(issuer) => issuer,
+            None => {
+                logging::error_once(what, name, || {
+                    format!(
+                        "{what} names the realm `{name}`, which oidc.issuers does not list: \
+                         every request to it is refused"
+                    )
+                });
+                return false;
+            }
+        },
+    };
+    let issuer = if user.issuer.is_empty() { sign_in_issuer } else { user.issuer.as_str() };
+    issuer == realm_issuer
 }
