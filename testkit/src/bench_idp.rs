@@ -12,14 +12,18 @@
 //! `invalid.txt` (forged: kid `k1`, signed with another key), `unknown-kid.txt` (1000 tokens
 //! naming kids nobody publishes, without `iat`, so the app cannot rule their key out: the
 //! soak's flood), `dpop-token.txt` (one `k1` token bound to the fixture key `ec1`),
-//! `jwk-k<N>.json` (each public key), and `jwks.json` (`k1` only). Every token carries
-//! [`bench_user_claims`]. `bench_idp proofs <out-dir> <count> <url>` writes `proofs.txt`:
+//! `jwk-k<N>.json` (each public key), `jwks.json` (`k1` only), and `light.txt` (one
+//! lightweight `k1` token, shaped as Keycloak's: no `sub` and no role claims) with
+//! `light-distinct.txt` (1000 of them). Every other token carries [`bench_user_claims`]. `bench_idp proofs <out-dir> <count> <url>` writes `proofs.txt`:
 //! fresh single-use DPoP proofs for that token ([`BenchIdp::write_proofs`]).
 //!
 //! It also answers the token endpoint for a sign-in, so `scripts/bench` can measure requests
 //! authenticated by a session: for `grant_type=authorization_code`, the `code` is taken as
 //! the nonce to put into the ID token (the bench sends the browser's nonce as the code), and
 //! the answer carries a fresh `k1` access token and ID token of `user-0`, valid for an hour.
+//! And it answers the introspection endpoint (RFC 7662), as Keycloak does for a lightweight
+//! token: `active`, the token's own claims, and `user-0`'s `sub` and roles; a token it cannot
+//! read is `{"active":false}`. The client credentials are not checked.
 //!
 //! Decisions:
 //! - Blocking std networking, one request per connection: the app fetches discovery and the
@@ -112,6 +116,10 @@ impl BenchIdp {
         bound["typ"] = json!("DPoP");
         bound["cnf"] = json!({"jkt": jkt(&TestKey::ec1()), "kc-jkt-type": "DPoP"});
         std::fs::write(out.join("dpop-token.txt"), mint(signer, &bound) + "\n")?;
+        let light = |n| mint(signer, &lightweight_claims(&issuer, n));
+        std::fs::write(out.join("light.txt"), light(0) + "\n")?;
+        let distinct: Vec<String> = (1..=1000).map(light).collect();
+        std::fs::write(out.join("light-distinct.txt"), distinct.join("\n") + "\n")?;
         Ok(())
     }
 
@@ -141,6 +149,7 @@ impl BenchIdp {
             "jwks_uri": format!("{issuer}/protocol/openid-connect/certs"),
             "authorization_endpoint": format!("{issuer}/protocol/openid-connect/auth"),
             "token_endpoint": format!("{issuer}/protocol/openid-connect/token"),
+            "introspection_endpoint": format!("{issuer}/protocol/openid-connect/token/introspect"),
         })
         .to_string();
         let listener = TcpListener::bind(("127.0.0.1", self.port))?;
@@ -167,12 +176,15 @@ impl BenchIdp {
                 continue;
             }
             let path = line.split_whitespace().nth(1).unwrap_or("/");
-            let tokens;
+            let (tokens, answer);
             let (status, body) = if path.ends_with("/.well-known/openid-configuration") {
                 ("200 OK", discovery.as_str())
             } else if path.ends_with("/certs") {
                 jwks = std::fs::read_to_string(self.out_dir.join("jwks.json")).unwrap_or_default();
                 ("200 OK", jwks.as_str())
+            } else if path.ends_with("/token/introspect") {
+                answer = self.introspection(&form);
+                ("200 OK", answer.as_str())
             } else if path.ends_with("/token") {
                 tokens = self.sign_in_tokens(&form);
                 match &tokens {
@@ -216,6 +228,40 @@ impl BenchIdp {
             "token_type": "Bearer", "expires_in": 3600,
         });
         Some(answer.to_string())
+    }
+}
+
+/// A lightweight access token of `light-<n>`, as Keycloak issues them with
+/// `client.use.lightweight.access.token.enabled`: no `sub`, no roles, no profile; the audience
+/// from a mapper marked `lightweight.claim`.
+fn lightweight_claims(issuer: &str, n: usize) -> serde_json::Value {
+    let now = crate::tokens::now();
+    json!({
+        "exp": now + 3600, "iat": now, "jti": format!("light-{n}"), "iss": issuer,
+        "aud": "demo-app", "typ": "Bearer", "azp": "demo-app", "sid": format!("sid-{n}"),
+        "scope": "openid profile email",
+    })
+}
+
+impl BenchIdp {
+    /// The introspection endpoint's answer: the token's claims (read, not verified: the app
+    /// verified it first) over `user-0`'s, marked active.
+    fn introspection(&self, form: &[u8]) -> String {
+        use base64::Engine as _;
+        let token = url::form_urlencoded::parse(form).find(|(k, _)| k == "token").map(|(_, v)| v);
+        let payload = token.as_deref().and_then(|t| t.split('.').nth(1)).and_then(|p| {
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok()?;
+            serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes).ok()
+        });
+        let Some(payload) = payload else {
+            return r#"{"active":false}"#.to_owned();
+        };
+        let mut answer = bench_user_claims(&self.issuer(), 0);
+        if let Some(answer) = answer.as_object_mut() {
+            answer.extend(payload);
+            answer.insert("active".into(), json!(true));
+        }
+        answer.to_string()
     }
 }
 
