@@ -16,6 +16,7 @@ use std::sync::Mutex;
 
 use rocket::http::{ContentType, Header, Status};
 use rocket::local::asynchronous::Client;
+use rocket_keycloak_testkit::child::{is_child, run_in_child};
 use rocket_keycloak_testkit::dpop::dpop_access_claims;
 use rocket_keycloak_testkit::prometheus::value;
 use rocket_keycloak_testkit::{Idp, TestKey, access_claims, mint, mint_with_header, now};
@@ -101,31 +102,6 @@ async fn ten_thousand_forged_tokens_leave_at_most_a_few_log_lines() {
     assert_eq!(store.len(), 1, "{lines:#?}");
 }
 
-/// Set in a child process: the name of the test it runs.
-const CHILD: &str = "ROCKET_KEYCLOAK_LOG_FLOOD_CHILD";
-
-/// Whether this process is the child of test `name`.
-fn is_child(name: &str) -> bool {
-    std::env::var(CHILD).is_ok_and(|child| child == name)
-}
-
-/// Runs test `name` of this binary in a fresh process (one logger and one set of summary
-/// counters per process), which must pass.
-fn run_in_child(name: &str) {
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(CHILD, name)
-        .output()
-        .expect("the test binary runs");
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "the child failed:\n{printed}");
-    println!("{printed}");
-}
-
 /// The library's DPoP guard on a route of its own: the demo has none, and every guard of the
 /// library must be covered.
 #[rocket::get("/dpop-only")]
@@ -169,7 +145,7 @@ const REPEAT: usize = 20;
 async fn hostile_requests_on_every_route_of_the_demo_leave_at_most_a_few_log_lines() {
     const NAME: &str = "hostile_requests_on_every_route_of_the_demo_leave_at_most_a_few_log_lines";
     if !is_child(NAME) {
-        return run_in_child(NAME);
+        return print!("{}", run_in_child(NAME));
     }
     let (key, forger, client_key) = (TestKey::rsa1(), TestKey::rsa2(), TestKey::ec1());
     let idp = Idp::start(&[&key]).await;
@@ -274,7 +250,7 @@ async fn hostile_requests_on_every_route_of_the_demo_leave_at_most_a_few_log_lin
 async fn junk_backchannel_logouts_leave_one_summary_line_that_counts_them() {
     const NAME: &str = "junk_backchannel_logouts_leave_one_summary_line_that_counts_them";
     if !is_child(NAME) {
-        return run_in_child(NAME);
+        return print!("{}", run_in_child(NAME));
     }
     let (key, forger) = (TestKey::rsa1(), TestKey::rsa2());
     let idp = Idp::start(&[&key]).await;

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use rocket::http::{ContentType, Header, Status};
 use rocket::local::asynchronous::Client;
+use rocket_keycloak_testkit::child::{is_child, run_in_child};
 use rocket_keycloak_testkit::{Idp, TestKey, access_claims, id_claims, mint, now, token_response};
 use serde_json::json;
 
@@ -111,31 +112,6 @@ async fn no_token_secret_or_cookie_value_reaches_the_log() {
             assert!(!metrics.contains(part), "the {what} appears in /metrics");
         }
     }
-}
-
-/// Set in a child process: the name of the test it runs as the child.
-const CHILD: &str = "ROCKET_KEYCLOAK_LOG_CHILD";
-
-/// Whether this process is the child of test `name`.
-fn is_child(name: &str) -> bool {
-    std::env::var(CHILD).is_ok_and(|child| child == name)
-}
-
-/// Runs test `name` of this binary in a fresh process (a logger can be installed once per
-/// process), which must pass; returns everything it printed.
-fn run_in_child(name: &str) -> String {
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(CHILD, name)
-        .output()
-        .expect("the test binary runs");
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "the child failed:\n{printed}");
-    printed
 }
 
 /// Figment for an app logging at Rocket's default level.

@@ -208,3 +208,63 @@ async fn a_metrics_listener_serves_them_on_its_own_address_only() {
     assert_eq!(status, 200);
     assert!(body.contains("rocket_keycloak_jwks_fetch_total{realm=\"private\""), "{body}");
 }
+
+#[rocket::get("/whoami")]
+fn whoami(user: rocket_keycloak::AuthenticatedUser) -> String {
+    user.sub.to_string()
+}
+
+/// The per-request series are counted through handles kept per app (`telemetry/meters.rs`).
+/// An app that installs its recorder after `OidcFairing` built its state (here
+/// `MetricsEndpoint`, attached after it, installs it at ignite) must still see every count:
+/// handles taken before liftoff would stay bound to the no-op recorder. In a fresh process,
+/// since the recorder is the process's.
+#[test]
+fn a_recorder_installed_after_the_fairing_still_counts_every_request() {
+    const NAME: &str = "a_recorder_installed_after_the_fairing_still_counts_every_request";
+    if !rocket_keycloak_testkit::child::is_child(NAME) {
+        print!("{}", rocket_keycloak_testkit::child::run_in_child(NAME));
+        return;
+    }
+    rocket::async_test(async {
+        let (key, forger) = (TestKey::rsa1(), TestKey::rsa3());
+        let idp = Idp::start(&[&key]).await;
+        let figment = rocket::figment::Figment::from(rocket::Config::debug_default())
+            .merge(("log_level", "off"))
+            .merge((
+                "oidc",
+                json!({"issuer": idp.issuer(), "client_id": "demo-app", "metrics": "on"}),
+            ));
+        let rocket = rocket::custom(figment)
+            .attach(rocket_keycloak::OidcFairing)
+            .attach(rocket_keycloak::MetricsEndpoint)
+            .mount("/", rocket::routes![whoami])
+            .register("/", rocket_keycloak::catchers());
+        let app = Client::tracked(rocket).await.unwrap();
+        let token = mint(&key, &access_claims(&idp, "alice", &["user"]));
+        for _ in 0..3 {
+            assert_eq!(get(&app, "/whoami", Some(&token)).await, Status::Ok);
+        }
+        let header = json!({"alg": "RS256", "kid": key.kid, "typ": "JWT"});
+        let forged = mint_with_header(&forger, &header, &access_claims(&idp, "mallory", &[]));
+        for _ in 0..2 {
+            assert_eq!(get(&app, "/whoami", Some(&forged)).await, Status::Unauthorized);
+        }
+
+        let text = app.get("/metrics").dispatch().await.into_string().await.unwrap();
+        let auth = |outcome| {
+            let labels = [("source", "bearer"), ("outcome", outcome)];
+            value(&text, "rocket_keycloak_auth_total", &labels)
+        };
+        assert_eq!(auth("ok"), 3.0, "{text}");
+        assert_eq!(auth("invalid_token"), 2.0);
+        let cache =
+            |result| value(&text, "rocket_keycloak_token_cache_total", &[("result", result)]);
+        assert_eq!(cache("miss"), 2.0); // the token's first use, the forgery's first
+        assert_eq!(cache("hit"), 3.0); // the token twice, the remembered forgery once
+        let rejected =
+            |reason| value(&text, "rocket_keycloak_token_rejections_total", &[("reason", reason)]);
+        assert_eq!(rejected("signature"), 2.0);
+        assert_eq!(value(&text, "rocket_keycloak_validation_seconds_count", &[]), 5.0);
+    });
+}

@@ -1,7 +1,9 @@
 //! The metrics this crate records, by name, through the `metrics` facade.
 //!
 //! The names and labels are a contract (the README lists them, dashboards and alerts use
-//! them), so they are written here once and nowhere else. Recording costs next to nothing
+//! them), so each is written once: the series counted on every authenticated request in
+//! `telemetry/meters.rs` (through handles resolved once per app, [`Meters`]), the others
+//! here. Recording costs next to nothing
 //! when the application installs no recorder; `MetricsEndpoint` installs the Prometheus
 //! exporter when `oidc.metrics` asks for an endpoint (`src/routes/metrics.rs`).
 //!
@@ -16,23 +18,23 @@
 //!   not report it (counting every instance's sessions is Redis's business).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-/// Where a guard found the credentials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Source {
-    /// `Authorization: Bearer`.
-    Bearer,
-    /// The session cookie.
-    Session,
-}
+mod meters;
+
+pub(crate) use meters::{Meters, Source};
+
+/// One request's authentication as the metrics count it: where the credentials came from,
+/// the outcome, how long the guard took, and the app's handles (`None` without
+/// `OidcFairing`).
+type Counted = (Source, &'static str, Duration, Option<Arc<Meters>>);
 
 /// What the guards of one request concluded, kept in the request's local cache and counted
 /// once, when the response leaves (`record_auth`): a role refusal after a successful
 /// authentication is then counted as `insufficient_scope`, not as `ok` too.
 #[derive(Default)]
-pub(crate) struct AuthOutcome(Mutex<Option<(Source, &'static str, Duration)>>);
+pub(crate) struct AuthOutcome(Mutex<Option<Counted>>);
 
 impl AuthOutcome {
     /// The request's slot.
@@ -41,11 +43,17 @@ impl AuthOutcome {
     }
 
     /// Records the authentication's result (the first one wins; guards validate once).
-    pub(crate) fn authenticated(&self, source: Source, outcome: &'static str, took: Duration) {
+    pub(crate) fn authenticated(
+        &self,
+        source: Source,
+        outcome: &'static str,
+        took: Duration,
+        meters: Option<Arc<Meters>>,
+    ) {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get_or_insert((source, outcome, took));
+            .get_or_insert((source, outcome, took, meters));
     }
 
     /// A later guard refused the authenticated caller (a missing role).
@@ -59,18 +67,15 @@ impl AuthOutcome {
 /// Counts the request's authentication, if a guard asked for one (called as the response
 /// leaves, by the key fairing).
 pub(crate) fn record_auth(request: &rocket::Request<'_>) {
-    let Some((source, outcome, took)) =
+    let Some((source, outcome, took, meters)) =
         AuthOutcome::of(request).0.lock().unwrap_or_else(PoisonError::into_inner).take()
     else {
         return;
     };
-    let source = match source {
-        Source::Bearer => "bearer",
-        Source::Session => "session",
-    };
-    metrics::counter!("rocket_keycloak_auth_total", "source" => source, "outcome" => outcome)
-        .increment(1);
-    metrics::histogram!("rocket_keycloak_validation_seconds").record(took.as_secs_f64());
+    match (meters, meters::outcome_index(outcome)) {
+        (Some(meters), Some(index)) => meters.authenticated(source, index, took),
+        _ => meters::authenticated_unkept(source, outcome, took),
+    }
 }
 
 /// Refusals counted between two log summaries, by reason (the last of `reasons`, `other`,
@@ -107,21 +112,7 @@ impl<const N: usize> Tally<N> {
 }
 
 /// Access tokens refused, by `TokenError::reason`.
-static TOKENS_REFUSED: Tally<13> = Tally::new([
-    "malformed",
-    "header",
-    "unknown_kid",
-    "algorithm",
-    "signature",
-    "claims",
-    "issuer",
-    "audience",
-    "type",
-    "azp",
-    "expired",
-    "not_yet_valid",
-    "other",
-]);
+static TOKENS_REFUSED: Tally<{ meters::TOKEN_REASONS.len() }> = Tally::new(meters::TOKEN_REASONS);
 
 /// Back-channel logouts refused, by [`backchannel_refused`]'s reasons.
 #[cfg(feature = "sign-in")]
@@ -151,8 +142,8 @@ pub(crate) fn dpop_proof(result: &'static str) {
 }
 
 /// A token refused, by reason (`TokenError::reason`).
-pub(crate) fn token_rejected(reason: &'static str) {
-    metrics::counter!("rocket_keycloak_token_rejections_total", "reason" => reason).increment(1);
+pub(crate) fn token_rejected(meters: &Meters, reason: &'static str) {
+    meters.token_rejected(reason);
     TOKENS_REFUSED.add(reason);
 }
 
@@ -208,12 +199,6 @@ pub(crate) async fn log_refusals(shutdown: rocket::Shutdown) {
     }
 }
 
-/// A lookup in the verified-token cache.
-pub(crate) fn token_cache(hit: bool) {
-    let result = if hit { "hit" } else { "miss" };
-    metrics::counter!("rocket_keycloak_token_cache_total", "result" => result).increment(1);
-}
-
 /// A JWKS load, by what triggered it (`startup`, `periodic`, `unknown_kid`).
 pub(crate) fn jwks_fetch(realm: &str, trigger: &'static str, ok: bool, keys: Option<usize>) {
     let result = if ok { "ok" } else { "error" };
@@ -267,10 +252,11 @@ mod tests {
     fn the_refusal_summary_counts_by_reason_most_first_and_resets() {
         let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
         let _ = refusal_summary(SUMMARY_PERIOD); // whatever other tests left
+        let meters = Meters::default();
         for _ in 0..3 {
-            token_rejected("signature");
+            token_rejected(&meters, "signature");
         }
-        token_rejected("expired");
+        token_rejected(&meters, "expired");
         let line = refusal_summary(SUMMARY_PERIOD).unwrap();
         assert!(
             line.starts_with("4 tokens refused in the last 60 s: 3 signature, 1 expired"),

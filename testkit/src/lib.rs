@@ -2,7 +2,8 @@
 //! Keycloak-shaped tokens ([`mint`], [`access_claims`], ...), an in-process identity provider
 //! ([`Idp`]) for the integration tests and benches, the static bench IdP ([`bench_idp`])
 //! that `scripts/bench` and `scripts/soak` run, and the end-to-end kit for tests against a
-//! real Keycloak ([`keycloak`], [`browser`]), and [`prometheus`] to read `/metrics`. One copy, used by the tests, the benches, the
+//! real Keycloak ([`keycloak`], [`browser`]), [`prometheus`] to read `/metrics`, and [`child`]
+//! to run a test in a process of its own. One copy, used by the tests, the benches, the
 //! `bench_idp` example and the fuzz targets.
 //!
 //! Decisions:
@@ -23,6 +24,7 @@
 pub mod app;
 pub mod bench_idp;
 pub mod browser;
+pub mod child;
 pub mod dpop;
 pub mod idp;
 pub mod keycloak;

@@ -82,6 +82,8 @@ impl Fairing for OidcFairing {
 
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
         if let Some(oidc) = rocket.state::<Oidc>() {
+            // The app's recorder, if any, is installed by now (see `telemetry/meters.rs`).
+            oidc.meters().go_live();
             tokio::spawn(keep_fresh(oidc.clone(), rocket.shutdown()));
             tokio::spawn(telemetry::log_refusals(rocket.shutdown()));
         }

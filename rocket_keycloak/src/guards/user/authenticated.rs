@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rocket::Request;
 use rocket::request::{FromRequest, Outcome};
 
-use super::credentials::{Scheme, authorization_token};
+use super::credentials::{Scheme, authorization_token, authorization_values};
 use crate::config::DpopPolicy;
 use crate::error::{AuthError, Refusal};
 use crate::identity::Identity;
@@ -93,29 +93,34 @@ impl<'r> FromRequest<'r> for AuthenticatedUser {
 async fn authenticate(request: &Request<'_>) -> Result<Arc<Identity>, AuthError> {
     let started = std::time::Instant::now();
     // Looked up once: the metrics' source and the credentials come from the same values.
-    let mut authorization = request.headers().get("Authorization").peekable();
+    let mut authorization = authorization_values(request).peekable();
     let source = if authorization.peek().is_some() {
         telemetry::Source::Bearer
     } else {
         telemetry::Source::Session
     };
-    let result = authenticate_once(request, authorization).await;
+    let oidc = request.rocket().state::<Oidc>();
+    let result = match oidc {
+        Some(oidc) => authenticate_once(request, oidc, authorization).await,
+        None => {
+            log::error!("rocket_keycloak: OidcFairing is not attached; refusing all credentials");
+            Err(AuthError::Unavailable)
+        }
+    };
     let outcome = match &result {
         Ok(_) => "ok",
         Err(error) => error.outcome(),
     };
-    telemetry::AuthOutcome::of(request).authenticated(source, outcome, started.elapsed());
+    let meters = oidc.map(|oidc| oidc.meters().clone());
+    telemetry::AuthOutcome::of(request).authenticated(source, outcome, started.elapsed(), meters);
     result
 }
 
 async fn authenticate_once<'r>(
     request: &'r Request<'_>,
+    oidc: &Oidc,
     authorization: impl Iterator<Item = &'r str>,
 ) -> Result<Arc<Identity>, AuthError> {
-    let Some(oidc) = request.rocket().state::<Oidc>() else {
-        log::error!("rocket_keycloak: OidcFairing is not attached; refusing all credentials");
-        return Err(AuthError::Unavailable);
-    };
     let presented = authorization_token(authorization);
     let dpop_required = oidc.config().dpop == DpopPolicy::Required;
     if cfg!(feature = "dpop") && (dpop_required || matches!(presented, Ok(Some((Scheme::Dpop, _)))))

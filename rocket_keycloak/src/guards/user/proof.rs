@@ -23,7 +23,8 @@ pub(super) async fn dpop_identity(
     oidc: &Oidc,
     token: &str,
 ) -> Result<Arc<Identity>, AuthError> {
-    let identity = oidc.validate_access_token(token).await?;
+    // The token's SHA-256 comes back with it: the proof's `ath` is that same hash.
+    let (identity, token_hash) = oidc.validate_keyed(token).await?;
     let Some(jkt) = identity.dpop_jkt.as_deref() else {
         return Err(AuthError::InvalidToken(TokenError::NotDpopBound));
     };
@@ -35,7 +36,7 @@ pub(super) async fn dpop_identity(
     let proof = proof.ok_or_else(|| refused(DpopError::MissingProof))?;
     let target =
         ProofTarget { method: request.method().as_str(), path: request.uri().path().as_str() };
-    let checked = oidc.check_dpop_proof(proof, token, jkt, target).map_err(refused)?;
+    let checked = oidc.check_dpop_proof(proof, &token_hash, jkt, target).map_err(refused)?;
     let now = unix_now();
     let spent = checked.to_spend(now, oidc.config().dpop_proofs_per_key);
     // The shared store's record when there is one (several instances), else this process's.

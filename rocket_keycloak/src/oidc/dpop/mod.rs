@@ -3,7 +3,7 @@
 //! that makes each proof single-use.
 //!
 //! The checks of §4.3, in order of cost (cheap refusals first, the signature last), mirrored
-//! by [`ProofRules::check`]:
+//! by [`ProofRules::check_hashed`]:
 //! 1. at most `MAX_PROOF_BYTES`, a JWS in compact form (three base64url parts);
 //! 2. header `typ` is `dpop+jwt`; no `jku`, `x5u`, `x5c`, `kid` or `crit` (the key is the
 //!    `jwk`, nothing else);

@@ -1,5 +1,5 @@
 //! The checks of one DPoP proof (RFC 9449 §4.3), numbered as in the module doc of `dpop`,
-//! without I/O: [`ProofRules::check`].
+//! without I/O: [`ProofRules::check_hashed`].
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -94,10 +94,27 @@ impl ProofRules {
 
     /// Checks 1–9 of the module doc for a proof sent with `access_token`, which is bound to
     /// the key with thumbprint `jkt`, on the request `target`, at `now` (Unix seconds).
+    /// (The guard uses [`Self::check_hashed`]; this form is for tests, benches and fuzzing.)
+    #[cfg(any(test, feature = "testing"))]
     pub fn check(
         &self,
         proof: &str,
         access_token: &str,
+        jkt: &str,
+        target: ProofTarget<'_>,
+        now: u64,
+    ) -> Result<CheckedProof, DpopError> {
+        let token_hash = Sha256::digest(access_token.as_bytes()).into();
+        self.check_hashed(proof, &token_hash, jkt, target, now)
+    }
+
+    /// Checks 1–9 of the module doc for a proof sent with the access token whose SHA-256 is
+    /// `token_hash` (the guard has it already: the verified-token cache's key), bound to the
+    /// key with thumbprint `jkt`, on the request `target`, at `now` (Unix seconds).
+    pub fn check_hashed(
+        &self,
+        proof: &str,
+        token_hash: &[u8; 32],
         jkt: &str,
         target: ProofTarget<'_>,
         now: u64,
@@ -148,7 +165,7 @@ impl ProofRules {
         }
         let jti = claims.jti.filter(|j| !j.is_empty() && j.len() <= MAX_JTI_BYTES);
         let jti = jti.ok_or(DpopError::Id)?;
-        let ath = URL_SAFE_NO_PAD.encode(Sha256::digest(access_token.as_bytes()));
+        let ath = URL_SAFE_NO_PAD.encode(token_hash);
         if claims.ath.as_deref() != Some(ath.as_str()) {
             return Err(DpopError::AccessTokenHash);
         }

@@ -13,7 +13,7 @@ use super::call::{CALL_TIMEOUT, introspect};
 use crate::clock::unix_now;
 use crate::config::{ClientSecret, OidcConfig, RealmConfig};
 use crate::identity::Identity;
-use crate::oidc::cache::{TokenDigest, digest};
+use crate::oidc::cache::TokenDigest;
 use crate::oidc::discovery::ProviderMetadata;
 use crate::oidc::tokens::{TokenError, TokenRules};
 use crate::protocol::ClientId;
@@ -97,14 +97,15 @@ impl Introspector {
         })
     }
 
-    /// The verdict on `token`: remembered, or shared with a call in flight, or asked.
+    /// The verdict on `token`, whose SHA-256 is `key`: remembered, or shared with a call in
+    /// flight, or asked.
     pub(crate) async fn check(
         &self,
         token: &str,
+        key: TokenDigest,
         metadata: Option<Arc<ProviderMetadata>>,
         rules: &TokenRules,
     ) -> Verdict {
-        let key = digest(token);
         if let Some(verdict) = self.remembered(&key) {
             metrics::counter!("rocket_keycloak_introspection_cache_total", "result" => "hit")
                 .increment(1);
@@ -203,6 +204,7 @@ mod tests {
     use std::task::Poll;
 
     use super::*;
+    use crate::oidc::cache::digest;
     use crate::oidc::tokens::TokenKind;
 
     #[tokio::test]
@@ -233,8 +235,8 @@ mod tests {
         // is dropped) must not leave one entry each.
         for i in 0..3 {
             let token = format!("junk-{i}");
-            let mut check =
-                pin!(introspector.check(&token, Some(Arc::new(metadata.clone())), &rules));
+            let metadata = Some(Arc::new(metadata.clone()));
+            let mut check = pin!(introspector.check(&token, digest(&token), metadata, &rules));
             std::future::poll_fn(|cx| {
                 assert!(check.as_mut().poll(cx).is_pending(), "the call hangs");
                 Poll::Ready(())

@@ -28,7 +28,8 @@
 //! - **Only the sign-in realm introspects**: the app's credentials are a client of that
 //!   realm. Tokens of further realms (`oidc.issuers`) are verified locally only, and still
 //!   need `sub`.
-//! - **Cache** (by the SHA-256 of the token, bounded): an active answer is reused until
+//! - **Cache** (by the SHA-256 of the token, bounded; the same digest that keys the
+//!   verified-token cache, computed once per request): an active answer is reused until
 //!   the token's `exp` or `introspection_cache_max_age`, whichever comes first, so a
 //!   revocation is seen within that age; a refusal for `INACTIVE_TTL` (10 s). An outage is
 //!   never cached.

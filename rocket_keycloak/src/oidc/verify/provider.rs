@@ -45,6 +45,8 @@ pub(super) struct Inner {
     /// Where the protected-resource metadata is (RFC 9728), for every challenge; `None` when
     /// it is not served.
     resource_metadata_url: Option<String>,
+    /// The handles of the per-request metrics, live from liftoff (`telemetry/meters.rs`).
+    meters: Arc<telemetry::Meters>,
 }
 
 impl Oidc {
@@ -74,6 +76,7 @@ impl Oidc {
                 proof_algorithms: proof_rules.algorithm_names(),
                 realm_name: config.realm().to_owned(),
                 resource_metadata_url: config.resource_metadata.url(&config.app_url),
+                meters: Arc::default(),
                 #[cfg(feature = "dpop")]
                 proof_rules,
                 #[cfg(feature = "dpop")]
@@ -88,6 +91,11 @@ impl Oidc {
                 logout_rules,
             }),
         }
+    }
+
+    /// The handles of the per-request metrics (made live by the fairing at liftoff).
+    pub(crate) fn meters(&self) -> &Arc<telemetry::Meters> {
+        &self.inner.meters
     }
 
     /// The configuration.
@@ -133,13 +141,23 @@ impl Oidc {
     /// A token that passed every check before is served from the verified-token cache
     /// (time rules re-applied; see `oidc/cache.rs`).
     pub async fn validate_access_token(&self, token: &str) -> Result<Arc<Identity>, VerifyError> {
+        self.validate_keyed(token).await.map(|(identity, _)| identity)
+    }
+
+    /// [`Self::validate_access_token`], with the token's SHA-256 (its cache key), so that
+    /// whatever else needs that hash (the introspection cache, a DPoP proof's `ath`) does not
+    /// compute it again: on a cached token it is most of the guard's work.
+    pub(crate) async fn validate_keyed(
+        &self,
+        token: &str,
+    ) -> Result<(Arc<Identity>, TokenDigest), VerifyError> {
         let result = match self.inner.config.introspection.mode {
             IntrospectionMode::Off => self.judge_access_token(token).await,
             // Boxed: the introspection path is a large future the hot path should not carry.
             mode => Box::pin(self.judge_with_introspection(token, mode)).await,
         };
         if let Err(VerifyError::Rejected(error)) = &result {
-            telemetry::token_rejected(error.reason());
+            telemetry::token_rejected(&self.inner.meters, error.reason());
         }
         result
     }
@@ -147,7 +165,7 @@ impl Oidc {
     pub(super) async fn judge_access_token(
         &self,
         token: &str,
-    ) -> Result<Arc<Identity>, VerifyError> {
+    ) -> Result<(Arc<Identity>, TokenDigest), VerifyError> {
         if token.len() > tokens::MAX_TOKEN_BYTES {
             return Err(TokenError::TooLarge.into());
         }
@@ -164,18 +182,19 @@ impl Oidc {
         // A replayed refusal is answered before the SHA-256 (see `oidc/cache.rs`).
         let refusal = cache.refusal_key(token);
         if let Some(error) = cache.rejected(refusal) {
-            telemetry::token_cache(true);
+            self.inner.meters.token_cache(true);
             return Err(VerifyError::Rejected(error));
         }
         let digest = cache::digest(token);
         let now = unix_now();
         if let Some(judged) = realm.accepted_before(&digest, now) {
-            telemetry::token_cache(true);
-            return judged;
+            self.inner.meters.token_cache(true);
+            return judged.map(|identity| (identity, digest));
         }
-        telemetry::token_cache(false);
+        self.inner.meters.token_cache(false);
         // The full check is boxed so the common (cached) path stays a small future.
-        Box::pin(self.validate_uncached(realm, token, digest, refusal, now)).await
+        let identity = Box::pin(self.validate_uncached(realm, token, digest, refusal, now)).await;
+        identity.map(|identity| (identity, digest))
     }
 
     async fn validate_uncached(
@@ -209,16 +228,16 @@ impl Oidc {
     }
 
     #[cfg(feature = "dpop")]
-    /// Checks the DPoP proof sent with `access_token` (bound to `jkt`) for `target`, all but
-    /// its replay (see `oidc/dpop/`).
+    /// Checks the DPoP proof sent with the access token whose SHA-256 is `token_hash` (bound
+    /// to `jkt`) for `target`, all but its replay (see `oidc/dpop/`).
     pub(crate) fn check_dpop_proof(
         &self,
         proof: &str,
-        access_token: &str,
+        token_hash: &TokenDigest,
         jkt: &str,
         target: ProofTarget<'_>,
     ) -> Result<CheckedProof, DpopError> {
-        self.inner.proof_rules.check(proof, access_token, jkt, target, unix_now())
+        self.inner.proof_rules.check_hashed(proof, token_hash, jkt, target, unix_now())
     }
 
     #[cfg(feature = "dpop")]
