@@ -1,10 +1,11 @@
 //! `scripts/redis`: its own port by default (not 6379, where Debian's redis-server package
 //! starts the system's service), and what it says when the port is taken, by another Redis
-//! or by another program.
+//! or by another program; its sentinel and cluster modes.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use super::{Run, bash, free_port};
 
@@ -95,4 +96,169 @@ fn redis_start_names_a_port_that_another_program_holds() {
     assert!(!run.ok, "{run:?}");
     let said = format!("port {port} on 127.0.0.1 is in use by another program; set REDIS_PORT");
     assert!(run.stderr.contains(&said), "{run:?}");
+}
+
+/// A port on 127.0.0.1 with the `len` ports above it free too (as of now): the sentinel and
+/// cluster modes take a run of ports from a base port.
+fn free_ports(len: u16) -> u16 {
+    for _ in 0..100 {
+        let base = free_port();
+        if base.checked_add(len).is_none() {
+            continue;
+        }
+        let held: Vec<_> = (0..=len).map(|i| TcpListener::bind(("127.0.0.1", base + i))).collect();
+        if held.iter().all(Result::is_ok) {
+            return base;
+        }
+    }
+    panic!("found no {} free ports in a row", len + 1);
+}
+
+/// `scripts/redis <mode> ...` (`sentinel` or `cluster`) from the base port `base`, with a
+/// fresh cache folder of the test's own. Stops what it started when dropped, so a failed
+/// assertion leaves no process behind.
+struct Group {
+    mode: &'static str,
+    base: u16,
+    dir: PathBuf,
+}
+
+impl Group {
+    fn new(mode: &'static str, base: u16, name: &str) -> Self {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("scripts").join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        Self { mode, base, dir }
+    }
+
+    fn run(&self, command: &str) -> Run {
+        let setting = match self.mode {
+            "sentinel" => "REDIS_SENTINEL_BASE_PORT",
+            _ => "REDIS_CLUSTER_BASE_PORT",
+        };
+        let base = self.base.to_string();
+        bash(
+            &format!("scripts/redis {} {command}", self.mode),
+            &[(setting, &base), ("REDIS_CACHE_DIR", self.dir.to_str().unwrap())],
+        )
+    }
+
+    /// The pids in the pid files of the `count` nodes from the base port up.
+    fn pids(&self, count: u16) -> Vec<String> {
+        (0..count)
+            .map(|i| {
+                let file = self.dir.join((self.base + i).to_string()).join("redis.pid");
+                let pid = std::fs::read_to_string(&file);
+                pid.unwrap_or_else(|error| panic!("{}: {error}", file.display())).trim().to_owned()
+            })
+            .collect()
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let _ = self.run("stop");
+    }
+}
+
+/// What `redis-cli -p <port> <args>` prints.
+fn cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Whether process `pid` still lives (a zombie, dead but not yet reaped, does not).
+fn alive(pid: &str) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
+    stat.is_ok_and(|stat| stat.rsplit(") ").next().is_some_and(|state| !state.starts_with('Z')))
+}
+
+/// The port of the master that the sentinel on `port` names for "sessions".
+fn master_of(port: u16) -> String {
+    let said = cli(port, &["sentinel", "get-master-addr-by-name", "sessions"]);
+    said.lines().nth(1).unwrap_or_default().to_owned()
+}
+
+#[test]
+#[ignore = "needs redis-server: run scripts/test"]
+fn redis_sentinel_promotes_the_replica_when_the_master_dies_and_stop_leaves_nothing() {
+    let base = free_ports(4);
+    let group = Group::new("sentinel", base, "redis-sentinel");
+    let run = group.run("start");
+    assert!(run.ok, "{run:?}");
+    let run = group.run("start");
+    assert!(run.ok && run.stdout.contains("sentinel already running"), "{run:?}");
+    let run = group.run("status");
+    assert!(run.ok && run.stdout == "running\n", "{run:?}");
+    let run = group.run("addresses");
+    let sentinels = [base + 2, base + 3, base + 4];
+    let listed: String = sentinels.iter().map(|port| format!("127.0.0.1:{port}\n")).collect();
+    assert_eq!(run.stdout, listed, "{run:?}");
+    // `start` returned once every sentinel knew the master.
+    for port in sentinels {
+        assert_eq!(master_of(port), base.to_string(), "sentinel on {port}");
+    }
+    let pids = group.pids(5);
+    let killed = Command::new("kill").args(["-9", &pids[0]]).status().expect("kill runs");
+    assert!(killed.success());
+    // Down after 1 s, then a vote: seconds, not the 30 s this waits at most.
+    let replica = (base + 1).to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sentinels.iter().all(|&port| master_of(port) == replica) {
+        let said: Vec<String> = sentinels.iter().map(|&port| master_of(port)).collect();
+        assert!(Instant::now() < deadline, "no promotion in 30 s; sentinels say {said:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(cli(base + 1, &["info", "replication"]).contains("role:master"));
+    let run = group.run("status");
+    assert!(!run.ok && run.stdout == "stopped\n", "a node is gone: {run:?}");
+    let run = group.run("stop");
+    assert!(run.ok && run.stdout.contains("sentinel stopped"), "{run:?}");
+    for pid in &pids {
+        assert!(!alive(pid), "pid {pid} still runs after stop");
+    }
+    let run = group.run("status");
+    assert!(!run.ok, "{run:?}");
+}
+
+#[test]
+#[ignore = "needs redis-server: run scripts/test"]
+fn redis_cluster_spreads_the_slots_over_three_masters_and_stop_leaves_nothing() {
+    // Three nodes and their three cluster bus ports.
+    let base = free_ports(5);
+    let group = Group::new("cluster", base, "redis-cluster");
+    let run = group.run("start");
+    assert!(run.ok, "{run:?}");
+    let run = group.run("status");
+    assert!(run.ok && run.stdout == "running\n", "{run:?}");
+    let nodes = [base, base + 1, base + 2];
+    let run = group.run("addresses");
+    let listed: String = nodes.iter().map(|port| format!("127.0.0.1:{port}\n")).collect();
+    assert_eq!(run.stdout, listed, "{run:?}");
+    for port in nodes {
+        let info = cli(port, &["cluster", "info"]);
+        assert!(info.contains("cluster_state:ok"), "node {port}: {info}");
+        // Three masters that serve slots.
+        assert!(info.contains("cluster_size:3"), "node {port}: {info}");
+    }
+    let masters = cli(base, &["cluster", "nodes"]);
+    let serving = masters
+        .lines()
+        .filter(|line| line.contains("master") && line.split(' ').nth(8).is_some())
+        .count();
+    assert_eq!(serving, 3, "{masters}");
+    // A key reaches its node through the redirections, from any node.
+    assert_eq!(cli(base, &["-c", "set", "{u1}a", "1"]).trim(), "OK");
+    assert_eq!(cli(base + 2, &["-c", "get", "{u1}a"]).trim(), "1");
+    let pids = group.pids(3);
+    let run = group.run("stop");
+    assert!(run.ok && run.stdout.contains("cluster stopped"), "{run:?}");
+    for pid in &pids {
+        assert!(!alive(pid), "pid {pid} still runs after stop");
+    }
+    let run = group.run("status");
+    assert!(!run.ok && run.stdout == "stopped\n", "{run:?}");
 }
