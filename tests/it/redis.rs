@@ -9,11 +9,18 @@
 //!
 //! This file is the server every test (and `keycloak/instances.rs`) starts; the tests are in
 //! `instances` (two app instances on one Redis), `store` (the `RedisStore` itself) and
-//! `full` (a Redis full under `noeviction`, and one DPoP key's flood).
+//! `full` (a Redis full under `noeviction`, and one DPoP key's flood). `group` starts a
+//! Sentinel setup or a Cluster (`scripts/redis sentinel|cluster`); `ha` runs the store on
+//! them, `failover` the app instances.
 
+mod failover;
 mod full;
+mod group;
+mod ha;
 mod instances;
 mod store;
+
+pub use group::RedisGroup;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -83,33 +90,38 @@ impl RedisServer {
         keys.lines().filter(|k| !k.is_empty()).map(str::to_owned).collect()
     }
 
-    /// Every key and every value in the database, as raw bytes (`redis-cli --no-raw` would
-    /// escape them): keys by SCAN, values by type.
+    /// Every key and every value in the database, as raw bytes.
     pub fn dump(&self) -> Vec<u8> {
-        let cli = |args: &[&str]| {
-            let output = Command::new("redis-cli")
-                .args(["-p", &self.port.to_string(), "--raw"])
-                .args(args)
-                .output()
-                .expect("redis-cli runs");
-            output.stdout
-        };
-        let keys = String::from_utf8(cli(&["--scan"])).unwrap();
-        let mut dump = Vec::new();
-        for key in keys.lines().filter(|k| !k.is_empty()) {
-            dump.extend_from_slice(key.as_bytes());
-            let kind = String::from_utf8(cli(&["type", key])).unwrap();
-            let value = match kind.trim() {
-                "hash" => cli(&["hgetall", key]),
-                "zset" => cli(&["zrange", key, "0", "-1", "withscores"]),
-                "set" => cli(&["smembers", key]),
-                "string" => cli(&["get", key]),
-                other => panic!("unexpected type {other} of {key}"),
-            };
-            dump.extend_from_slice(&value);
-        }
-        dump
+        dump_port(self.port)
     }
+}
+
+/// Every key and every value of the redis-server on `port`, as raw bytes (`redis-cli
+/// --no-raw` would escape them): keys by SCAN, values by type.
+pub fn dump_port(port: u16) -> Vec<u8> {
+    let cli = |args: &[&str]| {
+        let output = Command::new("redis-cli")
+            .args(["-p", &port.to_string(), "--raw"])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        output.stdout
+    };
+    let keys = String::from_utf8(cli(&["--scan"])).unwrap();
+    let mut dump = Vec::new();
+    for key in keys.lines().filter(|k| !k.is_empty()) {
+        dump.extend_from_slice(key.as_bytes());
+        let kind = String::from_utf8(cli(&["type", key])).unwrap();
+        let value = match kind.trim() {
+            "hash" => cli(&["hgetall", key]),
+            "zset" => cli(&["zrange", key, "0", "-1", "withscores"]),
+            "set" => cli(&["smembers", key]),
+            "string" => cli(&["get", key]),
+            other => panic!("unexpected type {other} of {key}"),
+        };
+        dump.extend_from_slice(&value);
+    }
+    dump
 }
 
 impl Drop for RedisServer {

@@ -7,7 +7,7 @@ use rocket::figment::Figment;
 use rocket::figment::providers::{Format, Toml};
 use rocket_keycloak::OidcConfig;
 
-use super::{Run, Sandbox, fake_keycloak, free_port, repo};
+use super::{Run, Sandbox, fake_keycloak, free_port, free_ports, repo};
 
 /// What the app (`cargo run` or the built binary) saw, one `KEY=value` a line per start.
 const APP_STUB: &str = r#"{ echo "args=$*"; echo "ROCKET_PORT=${ROCKET_PORT:-}"
@@ -121,4 +121,73 @@ fn two_dev_instances_share_the_redis_that_scripts_redis_started() {
     let mut ports = seen(&log, "ROCKET_PORT");
     ports.sort();
     assert_eq!(ports, ["", "8000", "8001"]);
+}
+
+#[test]
+#[ignore = "needs redis-server: run scripts/test"]
+fn two_dev_instances_share_the_sentinels_or_the_cluster_that_scripts_redis_started() {
+    // The sentinels are on the base port +2, +3, +4 (after the master and its replica); the
+    // cluster's nodes on +0, +1, +2 (and their bus ports on +3, +4, +5).
+    type Setup = (&'static str, &'static str, u16, fn(u16) -> String);
+    let setups: [Setup; 2] = [
+        ("sentinel", "REDIS_SENTINEL_BASE_PORT", 4, |base| {
+            let [a, b, c] = [base + 2, base + 3, base + 4];
+            format!("redis+sentinel://127.0.0.1:{a},127.0.0.1:{b},127.0.0.1:{c}/sessions/0")
+        }),
+        ("cluster", "REDIS_CLUSTER_BASE_PORT", 5, |base| {
+            let [a, b, c] = [base, base + 1, base + 2];
+            format!("redis+cluster://127.0.0.1:{a},127.0.0.1:{b},127.0.0.1:{c}")
+        }),
+    ];
+    for (mode, setting, len, url) in setups {
+        let sandbox = dev_sandbox(&format!("dev-{mode}"));
+        sandbox.link("redis-server");
+        sandbox.link("redis-cli");
+        let base = free_ports(len);
+        let (base_port, redis_dir) = (base.to_string(), sandbox.path("redis"));
+        let redis_env =
+            [(setting, base_port.as_str()), ("REDIS_CACHE_DIR", redis_dir.to_str().unwrap())];
+        let run =
+            dev(&sandbox, &["--instances", "2", "--redis", mode], fake_keycloak(), &redis_env);
+        let status = sandbox.run("scripts/redis", &[mode, "status"], &redis_env);
+        let stopped = sandbox.run("scripts/redis", &[mode, "stop"], &redis_env);
+        assert!(run.ok, "{mode}: {run:?}");
+        assert_eq!(status.stdout, "running\n", "{mode}: {status:?}");
+        assert!(stopped.ok, "{mode}: {stopped:?}");
+        assert_eq!(sandbox.read("apt.log"), "", "{mode}: {run:?}");
+
+        // `cargo build`, then the two instances, all given that setup's URL.
+        let log = sandbox.read("app.log");
+        let store = url(base);
+        assert_eq!(seen(&log, "OIDC_SESSION_STORE"), [store.as_str(); 3], "{mode}");
+        let mut ports = seen(&log, "ROCKET_PORT");
+        ports.sort();
+        assert_eq!(ports, ["", "8000", "8001"], "{mode}");
+    }
+}
+
+#[test]
+fn one_dev_instance_given_redis_asks_setup_for_redis_server() {
+    // --redis alone puts the one instance's sessions in Redis: setup is asked for
+    // redis-server, which this sandbox lacks (the stub apt-get installs nothing).
+    let sandbox = dev_sandbox("dev-one-redis");
+    let run = dev(&sandbox, &["--redis", "cluster"], fake_keycloak(), &[]);
+    assert!(!run.ok, "{run:?}");
+    assert!(sandbox.read("apt.log").contains("install -y -q --no-install-recommends redis-server"));
+    assert!(run.stderr.contains("redis-server not found"), "{run:?}");
+    assert_eq!(sandbox.read("app.log"), "", "{run:?}");
+}
+
+#[test]
+fn dev_refuses_a_redis_setup_it_does_not_know() {
+    let sandbox = dev_sandbox("dev-redis-bogus");
+    let run = dev(&sandbox, &["--instances", "2", "--redis", "bogus"], free_port(), &[]);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert_eq!(run.stderr, "dev: --redis takes single, sentinel or cluster, not bogus\n");
+    let run = dev(&sandbox, &["--redis"], free_port(), &[]);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert_eq!(run.stderr, "dev: --redis takes single, sentinel or cluster\n");
+    // Refused before anything was installed, started or run.
+    assert_eq!(sandbox.read("apt.log"), "");
+    assert_eq!(sandbox.read("app.log"), "");
 }

@@ -37,10 +37,28 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A port on 127.0.0.1 with the `len` ports above it free too (as of now): the sentinel and
+/// cluster modes take a run of ports from a base port.
+pub fn free_ports(len: u16) -> u16 {
+    for _ in 0..100 {
+        let base = free_port();
+        if base.checked_add(len).is_none() {
+            continue;
+        }
+        let held: Vec<_> = (0..=len).map(|i| TcpListener::bind(("127.0.0.1", base + i))).collect();
+        if held.iter().all(Result::is_ok) {
+            return base;
+        }
+    }
+    panic!("found no {} free ports in a row", len + 1);
+}
+
 /// What a script printed, and how it ended.
 pub struct Run {
     /// Exit status 0.
     pub ok: bool,
+    /// The exit status (none if a signal ended it).
+    pub code: Option<i32>,
     /// Standard output, as text.
     pub stdout: String,
     /// Standard error, as text.
@@ -51,6 +69,7 @@ impl From<Output> for Run {
     fn from(output: Output) -> Self {
         Self {
             ok: output.status.success(),
+            code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }
@@ -59,7 +78,8 @@ impl From<Output> for Run {
 
 impl std::fmt::Debug for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ok: {}\n--- stdout\n{}--- stderr\n{}", self.ok, self.stdout, self.stderr)
+        let Self { ok, code, stdout, stderr } = self;
+        write!(f, "ok: {ok} (exit {code:?})\n--- stdout\n{stdout}--- stderr\n{stderr}")
     }
 }
 

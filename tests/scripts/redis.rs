@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Run, bash, free_port};
+use super::{Run, bash, free_port, free_ports};
 
 /// `scripts/redis <command>` with REDIS_PORT = `port` and a cache folder of the test's own.
 fn redis_script(command: &str, port: u16, name: &str) -> Run {
@@ -27,6 +27,33 @@ fn redis_url_is_on_the_scripts_own_port_not_6379() {
     assert_eq!(run.stdout, "redis://127.0.0.1:16379/0\n");
     let run = bash("scripts/redis url", &[("REDIS_PORT", "16500")]);
     assert_eq!(run.stdout, "redis://127.0.0.1:16500/0\n", "{run:?}");
+}
+
+#[test]
+fn redis_sentinel_and_cluster_urls_name_the_sentinels_and_the_nodes() {
+    // Printed from the settings: nothing runs, and nothing needs to.
+    let run = bash("scripts/redis sentinel url", &[]);
+    assert!(run.ok, "{run:?}");
+    let sentinels = "127.0.0.1:16402,127.0.0.1:16403,127.0.0.1:16404";
+    assert_eq!(run.stdout, format!("redis+sentinel://{sentinels}/sessions/0\n"));
+    let run = bash("scripts/redis cluster url", &[]);
+    let nodes = "127.0.0.1:16410,127.0.0.1:16411,127.0.0.1:16412";
+    assert_eq!(run.stdout, format!("redis+cluster://{nodes}\n"), "{run:?}");
+
+    // The sentinels (base port +2, +3, +4) and the master's name follow their settings, as the
+    // nodes follow theirs.
+    let moved = [("REDIS_SENTINEL_BASE_PORT", "20000"), ("REDIS_SENTINEL_MASTER", "other.name")];
+    let run = bash("scripts/redis sentinel url", &moved);
+    let sentinels = "127.0.0.1:20002,127.0.0.1:20003,127.0.0.1:20004";
+    assert_eq!(run.stdout, format!("redis+sentinel://{sentinels}/other.name/0\n"), "{run:?}");
+    let run = bash("scripts/redis cluster url", &[("REDIS_CLUSTER_BASE_PORT", "21000")]);
+    let nodes = "127.0.0.1:21000,127.0.0.1:21001,127.0.0.1:21002";
+    assert_eq!(run.stdout, format!("redis+cluster://{nodes}\n"), "{run:?}");
+
+    // A name that would change the URL's shape is refused, not printed.
+    let run = bash("scripts/redis sentinel url", &[("REDIS_SENTINEL_MASTER", "a/b")]);
+    assert!(!run.ok && run.stdout.is_empty(), "{run:?}");
+    assert!(run.stderr.contains("REDIS_SENTINEL_MASTER=a/b: letters, digits"), "{run:?}");
 }
 
 /// A redis-server of nobody's (like the system's service) on a free port.
@@ -96,22 +123,6 @@ fn redis_start_names_a_port_that_another_program_holds() {
     assert!(!run.ok, "{run:?}");
     let said = format!("port {port} on 127.0.0.1 is in use by another program; set REDIS_PORT");
     assert!(run.stderr.contains(&said), "{run:?}");
-}
-
-/// A port on 127.0.0.1 with the `len` ports above it free too (as of now): the sentinel and
-/// cluster modes take a run of ports from a base port.
-fn free_ports(len: u16) -> u16 {
-    for _ in 0..100 {
-        let base = free_port();
-        if base.checked_add(len).is_none() {
-            continue;
-        }
-        let held: Vec<_> = (0..=len).map(|i| TcpListener::bind(("127.0.0.1", base + i))).collect();
-        if held.iter().all(Result::is_ok) {
-            return base;
-        }
-    }
-    panic!("found no {} free ports in a row", len + 1);
 }
 
 /// `scripts/redis <mode> ...` (`sentinel` or `cluster`) from the base port `base`, with a

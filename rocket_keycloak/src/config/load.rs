@@ -11,13 +11,12 @@ use super::checks::{parse_url, refuse_plain_http, required};
 use super::deployment::DeploymentConfig;
 use super::error::ConfigError;
 use super::introspection::IntrospectionConfig;
-use super::policies::{
-    DEFAULT_ALGORITHMS, DpopPolicy, MetricsConfig, SessionStoreConfig, parse_algorithm,
-};
+use super::policies::{DEFAULT_ALGORITHMS, DpopPolicy, MetricsConfig, parse_algorithm};
 use super::raw::{CONFIG_KEY, KEYS, RawConfig};
 use super::realms::{RealmConfig, all_realms, allowed_azp, realm_name, take_issuers};
 use super::resource::ResourceMetadata;
 use super::secret::ClientSecret;
+use super::session_store::SessionStoreConfig;
 use crate::assurance::AcrLevels;
 use crate::protocol::{ClientId, Issuer};
 

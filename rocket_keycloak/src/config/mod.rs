@@ -40,7 +40,9 @@
 //! | `load.rs` | [`OidcConfig`]: `from_figment`, the cross-key checks, `app_path`, `realm` |
 //! | `realms.rs` | [`RealmConfig`], the entries of `oidc.issuers` and their own settings, the realm name rule |
 //! | `checks.rs` | the shared value checks: required, absolute http(s) URL, https or loopback |
-//! | `policies.rs` | session store, metrics, DPoP policy and the algorithm allow-list |
+//! | `policies.rs` | metrics, DPoP policy and the algorithm allow-list |
+//! | `session_store.rs` | where sessions live, and the loopback rule for plain Redis |
+//! | `redis_target.rs` | the three Redis URL forms: one server, Sentinel, Cluster |
 //! | `introspection.rs` | [`IntrospectionConfig`]: `introspection` (off, fallback, always) and the cache's age |
 //! | `deployment.rs` | [`DeploymentConfig`]: `log_format` ([`LogFormat`]) and the certificates trusted for Keycloak |
 //! | `resource.rs` | [`ResourceMetadata`], the RFC 9728 document's settings and URL |
@@ -58,17 +60,21 @@ mod load;
 mod policies;
 mod raw;
 mod realms;
+mod redis_target;
 mod resource;
 mod secret;
+mod session_store;
 
 pub use deployment::{DeploymentConfig, LogFormat, TlsRoots, TlsTrust};
 pub use error::ConfigError;
 pub use introspection::{IntrospectionConfig, IntrospectionMode};
 pub use load::OidcConfig;
-pub use policies::{DEFAULT_ALGORITHMS, DpopPolicy, MetricsConfig, SessionStoreConfig};
+pub use policies::{DEFAULT_ALGORITHMS, DpopPolicy, MetricsConfig};
 pub use realms::RealmConfig;
 pub(crate) use realms::realm_name;
+pub(crate) use redis_target::{Credentials, RedisTarget};
 pub use resource::ResourceMetadata;
 #[cfg(test)]
 pub(crate) use resource::WELL_KNOWN;
 pub use secret::ClientSecret;
+pub use session_store::SessionStoreConfig;

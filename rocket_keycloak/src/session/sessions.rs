@@ -123,7 +123,7 @@ impl Sessions {
             revision: 0,
             ends_at: 0,
         };
-        let id = SessionId::new(random_id());
+        let id = self.store.new_id(&session);
         self.store.put(&id, session.clone()).await?;
         Ok((id, session))
     }

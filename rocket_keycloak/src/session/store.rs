@@ -35,6 +35,13 @@ use crate::protocol::{SessionId, Subject};
 /// then answers 503 and changes nothing.
 #[rocket::async_trait]
 pub trait SessionStore: Send + Sync + 'static {
+    /// A new, unguessable id for `session` (about to be [`put`](Self::put)). The default is
+    /// 256 random bits; a store may add what it needs to find the record (the Redis store
+    /// adds the user's Cluster hash tag). The id only ever travels in the encrypted cookie.
+    fn new_id(&self, _session: &Session) -> SessionId {
+        // `cookie::random_id`'s 256 bits (named here: `cookie.rs` depends on this file).
+        SessionId::new(openidconnect::CsrfToken::new_random_len(32).into_secret())
+    }
     /// The session with this id, if it exists and has not expired, at its current revision.
     async fn get(&self, id: &SessionId) -> Result<Option<Session>, StoreError>;
     /// Stores a new session under a new id (enforcing the store's per-user limit).

@@ -79,7 +79,7 @@ async fn a_full_redis_refuses_new_proofs_with_503_and_still_refuses_replays() {
     let redis = RedisServer::start();
     let (signer, client_key) = (TestKey::rsa1(), TestKey::ec1());
     let idp = Idp::start(&[&signer]).await;
-    let app = instance(&idp, &redis, json!({})).await;
+    let app = instance(&idp, &redis.url(), json!({})).await;
     sign_in(&app, &idp, &signer, access_claims(&idp, "alice", &["user"])).await;
     let cookie = session_cookie(&app);
     let token = mint(&signer, &dpop_access_claims(&idp, "alice", &["user"], &client_key));

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use rocket::http::{ContentType, Cookie, Header, Status};
 use rocket::local::asynchronous::Client;
+use rocket_keycloak_testkit::dpop::{dpop_access_claims, dpop_proof};
 use rocket_keycloak_testkit::{Idp, TestKey, access_claims, mint, now, token_response};
 use serde_json::{Value, json};
 
@@ -16,9 +17,12 @@ use super::{RedisServer, SECRET_KEY};
 use crate::flow::sign_in;
 use crate::{backchannel, figment_for, get_with_token};
 
-/// An app instance against `idp` keeping its sessions in `redis`.
-pub(super) async fn instance(idp: &Idp, redis: &RedisServer, overrides: Value) -> Client {
-    let mut oidc = json!({"session_store": redis.url()});
+/// Where the DPoP proofs point.
+const SECURE_DATA: &str = "http://localhost:8000/secure-data";
+
+/// An app instance against `idp` keeping its sessions in the Redis setup at `url`.
+pub(super) async fn instance(idp: &Idp, url: &str, overrides: Value) -> Client {
+    let mut oidc = json!({"session_store": url});
     for (k, v) in overrides.as_object().unwrap() {
         oidc[k] = v.clone();
     }
@@ -46,30 +50,38 @@ pub(super) fn logout_token(idp: &Idp, key: &TestKey, jti: &str) -> String {
     )
 }
 
-/// Redis, the IdP, two instances on that Redis, and alice signed in through the first;
-/// returns her session cookie too.
+/// The IdP, two instances on the Redis setup at `url`, and alice signed in through the
+/// first; returns her session cookie too.
+pub(super) async fn two_instances_on(
+    url: &str,
+    access: impl FnOnce(&Idp) -> Value,
+) -> (Arc<Idp>, TestKey, Client, Client, Cookie<'static>, String) {
+    let key = TestKey::rsa1();
+    let idp = Idp::start(&[&key]).await;
+    let a = instance(&idp, url, json!({})).await;
+    let b = instance(&idp, url, json!({})).await;
+    let refresh = sign_in(&a, &idp, &key, access(&idp)).await;
+    let cookie = session_cookie(&a);
+    (idp, key, a, b, cookie, refresh)
+}
+
+/// [`two_instances_on`] a redis-server of its own.
 async fn two_instances_signed_in(
-    overrides: Value,
     access: impl FnOnce(&Idp) -> Value,
 ) -> (RedisServer, Arc<Idp>, TestKey, Client, Client, Cookie<'static>, String) {
     let redis = RedisServer::start();
-    let key = TestKey::rsa1();
-    let idp = Idp::start(&[&key]).await;
-    let a = instance(&idp, &redis, overrides.clone()).await;
-    let b = instance(&idp, &redis, overrides).await;
-    let refresh = sign_in(&a, &idp, &key, access(&idp)).await;
-    let cookie = session_cookie(&a);
+    let (idp, key, a, b, cookie, refresh) = two_instances_on(&redis.url(), access).await;
     (redis, idp, key, a, b, cookie, refresh)
 }
 
-fn alice(idp: &Idp) -> Value {
+pub(super) fn alice(idp: &Idp) -> Value {
     access_claims(idp, "alice", &["user"])
 }
 
 #[rocket::async_test]
 #[ignore = "needs redis-server: run scripts/test"]
 async fn a_session_made_on_one_instance_works_on_the_other() {
-    let (redis, idp, _key, _a, b, cookie, _) = two_instances_signed_in(json!({}), alice).await;
+    let (redis, idp, _key, _a, b, cookie, _) = two_instances_signed_in(alice).await;
     let me: Value = b.get("/me").cookie(cookie.clone()).dispatch().await.into_json().await.unwrap();
     assert_eq!(me["preferred_username"], "alice");
     let hello = b.get("/hello").cookie(cookie.clone()).dispatch().await;
@@ -84,7 +96,13 @@ async fn a_session_made_on_one_instance_works_on_the_other() {
 #[rocket::async_test]
 #[ignore = "needs redis-server: run scripts/test"]
 async fn logouts_on_one_instance_end_the_session_on_the_other() {
-    let (_redis, idp, key, a, b, cookie, _) = two_instances_signed_in(json!({}), alice).await;
+    let redis = RedisServer::start();
+    logouts_reach_both(&redis.url()).await;
+}
+
+/// Both logouts, made on one instance on the setup at `url`, end the session on the other.
+pub(super) async fn logouts_reach_both(url: &str) {
+    let (idp, key, a, b, cookie, _) = two_instances_on(url, alice).await;
     // Back-channel logout delivered to B ends the session made on A.
     assert_eq!(me_with(&b, &cookie).await, Status::Ok);
     let token = logout_token(&idp, &key, "lt-shared-1");
@@ -107,11 +125,15 @@ async fn logouts_on_one_instance_end_the_session_on_the_other() {
 #[ignore = "needs redis-server: run scripts/test"]
 async fn concurrent_requests_on_both_instances_refresh_once() {
     let redis = RedisServer::start();
+    refresh_once(&redis.url()).await;
+}
+
+/// 20 requests after expiry on two instances on the setup at `url`: one refresh grant.
+pub(super) async fn refresh_once(url: &str) {
     let key = TestKey::rsa1();
     let idp = Idp::start(&[&key]).await;
     let leeway = json!({"leeway": 5});
-    let (a, b) =
-        (instance(&idp, &redis, leeway.clone()).await, instance(&idp, &redis, leeway).await);
+    let (a, b) = (instance(&idp, url, leeway.clone()).await, instance(&idp, url, leeway).await);
     let mut short = access_claims(&idp, "alice", &["user"]);
     short["iat"] = json!(now() - 300);
     short["exp"] = json!(now() + 2); // inside the leeway: refreshed at the next request
@@ -142,7 +164,7 @@ async fn concurrent_requests_on_both_instances_refresh_once() {
 #[rocket::async_test]
 #[ignore = "needs redis-server: run scripts/test"]
 async fn redis_down_leaves_bearer_calls_alone_and_sessions_come_back_with_it() {
-    let (redis, idp, key, app, _b, cookie, _) = two_instances_signed_in(json!({}), alice).await;
+    let (redis, idp, key, app, _b, cookie, _) = two_instances_signed_in(alice).await;
     assert_eq!(me_with(&app, &cookie).await, Status::Ok);
     let token = mint(&key, &access_claims(&idp, "bob", &["user"]));
 
@@ -182,25 +204,34 @@ async fn redis_down_leaves_bearer_calls_alone_and_sessions_come_back_with_it() {
 #[rocket::async_test]
 #[ignore = "needs redis-server: run scripts/test"]
 async fn a_dpop_proof_spent_on_one_instance_is_refused_on_the_other() {
-    use rocket_keycloak_testkit::dpop::{dpop_access_claims, dpop_proof};
     let redis = RedisServer::start();
+    let (_idp, a, token, client_key) = dpop_replay_refused(&redis.url()).await;
+    // With Redis gone, a proof cannot be spent: refused with 503, never accepted twice.
+    drop(redis);
+    let response = with_fresh_proof(&a, &token, &client_key).await;
+    assert_eq!(response, Status::ServiceUnavailable);
+}
+
+/// A DPoP proof spent on one instance on the setup at `url` is refused on the other; returns
+/// the IdP, the first instance, the token and the client's key.
+pub(super) async fn dpop_replay_refused(url: &str) -> (Arc<Idp>, Client, String, TestKey) {
     let (signer, client_key) = (TestKey::rsa1(), TestKey::ec1());
     let idp = Idp::start(&[&signer]).await;
-    let (a, b) = (instance(&idp, &redis, json!({})).await, instance(&idp, &redis, json!({})).await);
+    let (a, b) = (instance(&idp, url, json!({})).await, instance(&idp, url, json!({})).await);
     let token = mint(&signer, &dpop_access_claims(&idp, "alice", &["user"], &client_key));
-    let url = "http://localhost:8000/secure-data";
     let send = crate::dpop::dpop_get;
-    let proof = dpop_proof(&client_key, "GET", url, Some(&token));
+    let proof = dpop_proof(&client_key, "GET", SECURE_DATA, Some(&token));
     assert_eq!(send(&a, &token, &[&proof]).await.status(), Status::Ok);
     let replay = send(&b, &token, &[&proof]).await;
     assert_eq!(replay.status(), Status::Unauthorized, "replayed to the other instance");
     let challenge = replay.headers().get_one("WWW-Authenticate").unwrap_or_default().to_owned();
     assert!(challenge.contains("invalid_dpop_proof"), "{challenge}");
-    let fresh = dpop_proof(&client_key, "GET", url, Some(&token));
-    assert_eq!(send(&b, &token, &[&fresh]).await.status(), Status::Ok);
-    // With Redis gone, a proof cannot be spent: refused with 503, never accepted twice.
-    drop(redis);
-    let unspendable = dpop_proof(&client_key, "GET", url, Some(&token));
-    let response = send(&a, &token, &[&unspendable]).await;
-    assert_eq!(response.status(), Status::ServiceUnavailable);
+    assert_eq!(with_fresh_proof(&b, &token, &client_key).await, Status::Ok);
+    (idp, a, token, client_key)
+}
+
+/// `/secure-data` on `app` with `token` and a new proof by `client_key`.
+pub(super) async fn with_fresh_proof(app: &Client, token: &str, client_key: &TestKey) -> Status {
+    let proof = dpop_proof(client_key, "GET", SECURE_DATA, Some(token));
+    crate::dpop::dpop_get(app, token, &[&proof]).await.status()
 }

@@ -34,16 +34,33 @@
 //! - **Plain `redis://` only to loopback** unless `oidc.allow_insecure_redis` opts in
 //!   (`config/policies.rs`): whoever is on the path could answer for Redis.
 //! - **Durations, not instants**, for every expiry (`store.rs`).
-//! - The session scripts touch index keys named inside records, so this store needs a
-//!   standalone Redis or Valkey (with replicas if you like), not Redis Cluster yet; the keys
-//!   of one DPoP key already share a Cluster hash slot.
+//! - **One server, Sentinel or Cluster** (`connection.rs`): the same scripts run on all
+//!   three. On a Cluster every script touches one slot: all keys of one user (records, `sub`
+//!   and `sid` indexes) share the hash tag `{<HMAC of sub>}`, and a session id carries its
+//!   user's tag after a dot (made by [`SessionStore::new_id`](crate::SessionStore::new_id);
+//!   an id without one names no session), so a read finds the record's slot from the cookie
+//!   alone. A DPoP key's proofs share the key's tag; a refresh lock and a logout-token id are
+//!   one key each. **One operation crosses slots**, in two steps: a logout that names only a
+//!   `sid` first reads `w:<HMAC of sid>` (the user's tag, written before the session it
+//!   serves), then ends the sessions in that user's slot; a session put between the two
+//!   steps is in the index the second reads, so none escapes.
+//! - **What a failover may lose** (Redis replicates asynchronously), and what the user sees:
+//!   a sign-in or refresh written just before it may be gone (sign in again; a lost refresh
+//!   leaves the previous revision, whose rotated refresh token Keycloak refuses, so that
+//!   session ends). A logout, a logout-token id and a spent DPoP proof are not acknowledged
+//!   to the caller before a replica holds them, within 500 ms (`WAIT`, `connection.rs`); past
+//!   that the app warns and goes on, and a failover in that moment could bring the session
+//!   back or make the proof replayable until it expires (its `iat` window plus the margin,
+//!   about 70 s).
 //!
 //! | file | holds |
 //! |---|---|
-//! | `setup.rs` | [`RedisStore`], `open`, the key names, the eviction-policy check |
+//! | `setup.rs` | [`RedisStore`], `open`, the key names and hash tags, the eviction-policy check |
+//! | `connection.rs` | one server, Sentinel or Cluster behind one connection; when to ask the sentinels again |
 //! | `scripts.rs` | the Lua scripts, and how each behaves when Redis is full |
 //! | `store.rs` | the [`SessionStore`](crate::SessionStore) methods, and expiry as durations |
 
+mod connection;
 mod scripts;
 mod setup;
 mod store;

@@ -8,31 +8,39 @@
 //!   replayed), a logout-token id, or a session. The check reads `INFO memory` (which works
 //!   where `CONFIG` is renamed away) in a task of its own that retries until Redis answers,
 //!   so the app starts while Redis is down, and logs a `warn` naming the policy and the fix.
-//! - **Names.** A record is `<prefix>s:<HMAC of the session id>`; the indexes and markers
-//!   are `<prefix><kind>:<HMAC of the value>`; a DPoP key's spent proofs are
-//!   `<prefix>p:{<HMAC of the key>}`, in braces: a Redis Cluster hash tag, so whatever else
-//!   is ever kept per key lands in the same slot.
+//! - **Names.** With `T` the user's tag (16 hex digits of an HMAC of `sub`): a record is
+//!   `<prefix>s:{T}<HMAC of the session id>`, the user's index `<prefix>u:{T}<HMAC of sub>`,
+//!   a Keycloak session's index `<prefix>i:{T}<HMAC of sid>`, all in one Cluster slot;
+//!   the pointer from a `sid` to `T` is `<prefix>w:<HMAC of sid>`; the other markers are
+//!   `<prefix><kind>:<HMAC of the value>`; a DPoP key's spent proofs are
+//!   `<prefix>p:{<HMAC of the key>}`. 64 bits of tag spread users evenly over the slots and
+//!   say nothing about them; the full HMACs keep two users apart even if their tags met.
+//! - **Upgrading signs everyone out once**: ids made before tags existed name no session.
+//!   The session ids themselves travel only in the encrypted cookie.
 
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use redis::Client;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use super::connection::{Backend, Conn};
 use super::scripts::Scripts;
+use crate::config::RedisTarget;
+use crate::protocol::SessionId;
+use crate::session::cookie::random_id;
 use crate::session::record::StoreError;
 use crate::session::sealed::Sealer;
-use crate::session::store::SHARED_STORE_TIMEOUT;
 
 /// The prefix of every key this store writes.
 pub(crate) const DEFAULT_PREFIX: &str = "rocket_keycloak:";
+/// Hex digits of a user's hash tag (64 bits: users share a slot by it, never a key).
+const USER_TAG_LEN: usize = 16;
 /// The longest pause between two looks at the eviction policy while Redis is down.
 const POLICY_RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// Sessions in Redis or Valkey, sealed; see the module documentation.
 pub struct RedisStore {
-    pub(super) redis: ConnectionManager,
+    pub(super) redis: Backend,
     pub(super) sealer: Sealer,
     pub(super) prefix: String,
     pub(super) lifetime: Duration,
@@ -50,29 +58,24 @@ pub(super) fn millis(duration: Duration) -> u64 {
 }
 
 impl RedisStore {
-    /// A store at `url` (`redis://host:port/db` or `rediss://` for TLS), sealing records
-    /// with keys derived from `secret` (the app's `secret_key`; every instance needs the
-    /// same). Sessions live at most `lifetime`, at most `per_user` per user. Connects
-    /// lazily: an unreachable Redis is an error at the first request, not here. Called
-    /// inside a tokio runtime, it also checks Redis's eviction policy once Redis answers.
+    /// A store at `url` (one of the forms of `oidc.session_store`: `redis://host:port/db`,
+    /// `rediss://` for TLS, `redis+sentinel://...` or `redis+cluster://...`, see the
+    /// README's "High availability"), sealing records with keys derived from `secret` (the
+    /// app's `secret_key`; every instance needs the same). Sessions live at most `lifetime`,
+    /// at most `per_user` per user. Connects lazily: an unreachable Redis is an error at the
+    /// first request, not here. Called inside a tokio runtime, it also checks Redis's
+    /// eviction policy once Redis answers.
     pub fn open(
         url: &str,
         secret: &[u8],
         lifetime: Duration,
         per_user: usize,
     ) -> Result<Self, StoreError> {
-        if url.starts_with("rediss://") {
-            // rustls needs one process-wide crypto provider; another may be installed.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
-        let client = Client::open(url).map_err(store_error)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(SHARED_STORE_TIMEOUT))
-            .set_response_timeout(Some(SHARED_STORE_TIMEOUT))
-            .set_number_of_retries(1);
-        let redis = ConnectionManager::new_lazy_with_config(client, config).map_err(store_error)?;
+        let target = RedisTarget::parse(url)
+            .map_err(|reason| StoreError::new(format!("the Redis URL {reason}")))?;
+        let redis = Backend::open(&target).map_err(store_error)?;
         if let Ok(runtime) = rocket::tokio::runtime::Handle::try_current() {
-            runtime.spawn(check_eviction_policy(redis.clone()));
+            runtime.spawn(check_eviction_policy(redis.conn()));
         }
         Ok(Self {
             redis,
@@ -84,15 +87,48 @@ impl RedisStore {
         })
     }
 
-    pub(super) fn record_prefix(&self) -> String {
-        format!("{}s:", self.prefix)
+    /// The hash tag of `sub`'s keys: every key of one user (records, indexes) is in the
+    /// Cluster slot of this tag.
+    pub(super) fn user_tag(&self, sub: &str) -> String {
+        let mut tag = self.sealer.name("user", sub);
+        tag.truncate(USER_TAG_LEN);
+        tag
     }
 
-    /// The record's member name (in the indexes) and key.
-    pub(super) fn record(&self, id: &str) -> (String, String) {
+    /// A new session id for `sub`: random, with the user's tag after a dot, so that the
+    /// record's key can be found in the user's slot from the id alone.
+    pub(super) fn id_for(&self, sub: &str) -> SessionId {
+        SessionId::new(format!("{}.{}", random_id(), self.user_tag(sub)))
+    }
+
+    /// The record prefix of the user with tag `tag`: the member names in that user's indexes
+    /// follow it.
+    pub(super) fn record_prefix(&self, tag: &str) -> String {
+        format!("{}s:{{{tag}}}", self.prefix)
+    }
+
+    /// The record's member name (in the indexes), key and user tag; `None` for an id this
+    /// store did not make (no tag), which names no session.
+    pub(super) fn record(&self, id: &str) -> Option<(String, String, String)> {
+        let (_, tag) = id.rsplit_once('.')?;
+        if tag.len() != USER_TAG_LEN || !tag.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
         let member = self.sealer.name("session", id);
-        let key = format!("{}{member}", self.record_prefix());
-        (member, key)
+        let key = format!("{}{member}", self.record_prefix(tag));
+        Some((member, key, tag.to_owned()))
+    }
+
+    /// The index of `sub`'s sessions.
+    pub(super) fn sub_index(&self, sub: &str) -> String {
+        format!("{}u:{{{}}}{}", self.prefix, self.user_tag(sub), self.sealer.name("u", sub))
+    }
+
+    /// The index of the sessions of Keycloak session `sid` (of the user with tag `tag`), and
+    /// the pointer from `sid` to that tag (for a logout that names the `sid` only).
+    pub(super) fn sid_keys(&self, tag: &str, sid: &str) -> (String, String) {
+        let name = self.sealer.name("i", sid);
+        (format!("{}i:{{{tag}}}{name}", self.prefix), format!("{}w:{name}", self.prefix))
     }
 
     pub(super) fn key(&self, kind: &str, value: &str) -> String {
@@ -107,18 +143,26 @@ impl RedisStore {
         (format!("{}p:{{{key}}}", self.prefix), proof)
     }
 
-    pub(super) fn conn(&self) -> ConnectionManager {
-        self.redis.clone()
+    pub(super) fn conn(&self) -> Conn {
+        self.redis.conn()
     }
 }
 
-/// Reads the eviction policy once Redis answers and says what it means; gives up only when
-/// Redis answers with an error (`INFO` refused).
-async fn check_eviction_policy(mut redis: ConnectionManager) {
+/// Reads the eviction policy once Redis answers (every master's, on a Cluster) and says what
+/// it means; gives up only when Redis answers with an error (`INFO` refused).
+async fn check_eviction_policy(mut redis: Conn) {
     let mut pause = Duration::from_secs(1);
     loop {
-        match redis::cmd("INFO").arg("memory").query_async::<String>(&mut redis).await {
-            Ok(info) => return report_eviction_policy(eviction_policy(&info)),
+        match redis::cmd("INFO").arg("memory").query_async::<redis::Value>(&mut redis).await {
+            Ok(info) => {
+                let mut texts = Vec::new();
+                collect_text(&info, &mut texts);
+                let mut policies: Vec<Option<&str>> =
+                    texts.iter().map(|text| eviction_policy(text)).collect();
+                // The worst first: one evicting node is enough to warn.
+                policies.sort_by_key(|policy| *policy == Some("noeviction"));
+                return report_eviction_policy(policies.first().copied().flatten());
+            }
             Err(error)
                 if error.is_io_error()
                     || error.is_timeout()
@@ -136,6 +180,21 @@ async fn check_eviction_policy(mut redis: ConnectionManager) {
                 return;
             }
         }
+    }
+}
+
+/// Every text in `value`: one `INFO` answer, or (from a Cluster) one per node.
+fn collect_text(value: &redis::Value, texts: &mut Vec<String>) {
+    match value {
+        redis::Value::BulkString(bytes) => texts.push(String::from_utf8_lossy(bytes).into_owned()),
+        redis::Value::VerbatimString { text, .. } | redis::Value::SimpleString(text) => {
+            texts.push(text.clone())
+        }
+        redis::Value::Array(values) | redis::Value::Set(values) => {
+            values.iter().for_each(|v| collect_text(v, texts))
+        }
+        redis::Value::Map(pairs) => pairs.iter().for_each(|(_, v)| collect_text(v, texts)),
+        _ => {}
     }
 }
 

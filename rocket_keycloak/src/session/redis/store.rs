@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use redis::{AsyncCommands, SetExpiry, SetOptions};
 
+use super::connection::Conn;
 use super::scripts::{LOGOUT_TOKEN_NOT_STORED, PROOF_FIRST, PROOF_OVER_QUOTA, PROOF_REPLAYED};
 use super::setup::{RedisStore, millis, store_error};
 use crate::clock::unix_now;
@@ -43,6 +44,17 @@ pub(super) fn logout_token_ttl(accepted_until: u64, now: u64) -> Duration {
     Duration::from_secs(left + LOGOUT_TOKEN_SKEW_MARGIN)
 }
 
+/// Waits (with Sentinel) until a replica holds what `conn` just wrote, so that a failover
+/// does not forget `what`; says so when none did in time (`connection.rs`).
+async fn settle(conn: &mut Conn, what: &str) {
+    if !conn.settle().await {
+        log::warn!(
+            "Redis: {what} is not on a replica yet; a failover in the next moments could \
+             forget it"
+        );
+    }
+}
+
 impl RedisStore {
     fn seal(&self, session: &Session, member: &str, key: &str) -> Result<Vec<u8>, StoreError> {
         let json = serde_json::to_vec(session).map_err(StoreError::new)?;
@@ -52,8 +64,12 @@ impl RedisStore {
 
 #[rocket::async_trait]
 impl SessionStore for RedisStore {
+    fn new_id(&self, session: &Session) -> SessionId {
+        self.id_for(&session.identity.sub)
+    }
+
     async fn get(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
-        let (member, key) = self.record(id);
+        let Some((member, key, _)) = self.record(id) else { return Ok(None) };
         let found: Option<(Vec<u8>, u64)> = self
             .scripts
             .get
@@ -90,12 +106,26 @@ impl SessionStore for RedisStore {
     }
 
     async fn put(&self, id: &SessionId, mut session: Session) -> Result<(), StoreError> {
-        let (member, key) = self.record(id);
+        let sub = &session.identity.sub;
+        let Some((member, key, tag)) =
+            self.record(id).filter(|(.., tag)| *tag == self.user_tag(sub))
+        else {
+            // Its record would be outside the user's slot (the trait's `new_id` makes them).
+            return Err(StoreError::new("a session id this store did not make for this user"));
+        };
         session.ends_at = unix_now() + self.lifetime.as_secs();
         let sealed = self.seal(&session, &member, &key)?;
-        let sub_index = self.key("u", &session.identity.sub);
+        let sub_index = self.sub_index(sub);
         let sid = session.identity.sid.as_deref();
-        let sid_index = self.key("i", sid.unwrap_or_default());
+        let (sid_index, sid_pointer) = self.sid_keys(&tag, sid.unwrap_or_default());
+        let mut conn = self.conn();
+        if sid.is_some() {
+            // Written first (its own slot): a logout naming only the `sid` finds the user's
+            // slot through it; a pointer left behind by a failed put points to no session.
+            let options =
+                SetOptions::default().with_expiration(SetExpiry::PX(millis(self.lifetime)));
+            conn.set_options::<_, _, ()>(&sid_pointer, &tag, options).await.map_err(store_error)?;
+        }
         self.scripts
             .put
             .key(&key)
@@ -105,9 +135,9 @@ impl SessionStore for RedisStore {
             .arg(millis(self.lifetime))
             .arg(&member)
             .arg(self.per_user)
-            .arg(self.record_prefix())
+            .arg(self.record_prefix(&tag))
             .arg(if sid.is_some() { "1" } else { "0" })
-            .invoke_async::<i64>(&mut self.conn())
+            .invoke_async::<i64>(&mut conn)
             .await
             .map(drop)
             .map_err(store_error)
@@ -115,7 +145,7 @@ impl SessionStore for RedisStore {
 
     async fn update(&self, id: &SessionId, session: Session) -> Result<bool, StoreError> {
         // Sealed with the end it was read with: an update never extends a session.
-        let (member, key) = self.record(id);
+        let Some((member, key, _)) = self.record(id) else { return Ok(false) };
         let sealed = self.seal(&session, &member, &key)?;
         let written: i64 = self
             .scripts
@@ -130,52 +160,69 @@ impl SessionStore for RedisStore {
     }
 
     async fn remove(&self, id: &SessionId) -> Result<(), StoreError> {
-        let (member, key) = self.record(id);
+        let Some((member, key, _)) = self.record(id) else { return Ok(()) };
+        let mut conn = self.conn();
         self.scripts
             .remove
             .key(&key)
             .arg(&member)
-            .invoke_async::<i64>(&mut self.conn())
+            .invoke_async::<i64>(&mut conn)
             .await
-            .map(drop)
-            .map_err(store_error)
+            .map_err(store_error)?;
+        settle(&mut conn, "a sign-out").await;
+        Ok(())
     }
 
     async fn remove_at_revision(&self, id: &SessionId, revision: u64) -> Result<bool, StoreError> {
-        let (member, key) = self.record(id);
+        let Some((member, key, _)) = self.record(id) else { return Ok(false) };
+        let mut conn = self.conn();
         let removed: i64 = self
             .scripts
             .remove_at_revision
             .key(&key)
             .arg(&member)
             .arg(revision)
-            .invoke_async(&mut self.conn())
+            .invoke_async(&mut conn)
             .await
             .map_err(store_error)?;
+        if removed == 1 {
+            settle(&mut conn, "the end of a session").await;
+        }
         Ok(removed == 1)
     }
 
     async fn remove_by_sid(&self, sid: &str) -> Result<usize, StoreError> {
+        // Two steps, two slots: the pointer names the user's slot, where one script ends
+        // every session of `sid`. A session put between the two is in the index the script
+        // reads (the pointer is written before the session), so none escapes.
+        let mut conn = self.conn();
+        let (_, pointer) = self.sid_keys("", sid);
+        let tag: Option<String> = conn.get(&pointer).await.map_err(store_error)?;
+        let Some(tag) = tag else { return Ok(0) };
+        let (index, _) = self.sid_keys(&tag, sid);
         let removed: usize = self
             .scripts
             .remove_by_sid
-            .key(self.key("i", sid))
-            .arg(self.record_prefix())
-            .invoke_async(&mut self.conn())
+            .key(index)
+            .arg(self.record_prefix(&tag))
+            .invoke_async(&mut conn)
             .await
             .map_err(store_error)?;
+        settle(&mut conn, "a back-channel logout").await;
         Ok(removed)
     }
 
     async fn remove_by_sub(&self, sub: &Subject) -> Result<usize, StoreError> {
+        let mut conn = self.conn();
         let removed: usize = self
             .scripts
             .remove_by_sub
-            .key(self.key("u", sub))
-            .arg(self.record_prefix())
-            .invoke_async(&mut self.conn())
+            .key(self.sub_index(sub))
+            .arg(self.record_prefix(&self.user_tag(sub)))
+            .invoke_async(&mut conn)
             .await
             .map_err(store_error)?;
+        settle(&mut conn, "a back-channel logout").await;
         Ok(removed)
     }
 
@@ -214,6 +261,7 @@ impl SessionStore for RedisStore {
 
     async fn first_use_of_proof(&self, proof: &SpentProof) -> Result<Option<ProofUse>, StoreError> {
         let (proofs, name) = self.proof(&proof.key, &proof.id);
+        let mut conn = self.conn();
         let used: i64 = self
             .scripts
             .spend_proof
@@ -221,9 +269,12 @@ impl SessionStore for RedisStore {
             .arg(name)
             .arg(millis(proof.remember_for))
             .arg(proof.key_quota)
-            .invoke_async(&mut self.conn())
+            .invoke_async(&mut conn)
             .await
             .map_err(store_error)?;
+        if used == PROOF_FIRST {
+            settle(&mut conn, "a spent DPoP proof").await;
+        }
         Ok(Some(match used {
             PROOF_FIRST => ProofUse::First,
             PROOF_REPLAYED => ProofUse::Replayed,
@@ -238,14 +289,18 @@ impl SessionStore for RedisStore {
         accepted_until: u64,
     ) -> Result<bool, StoreError> {
         let ttl = logout_token_ttl(accepted_until, unix_now());
+        let mut conn = self.conn();
         let first: i64 = self
             .scripts
             .logout_token
             .key(self.key("j", jti))
             .arg(millis(ttl))
-            .invoke_async(&mut self.conn())
+            .invoke_async(&mut conn)
             .await
             .map_err(store_error)?;
+        if first == 1 {
+            settle(&mut conn, "a logout token's id").await;
+        }
         if first == LOGOUT_TOKEN_NOT_STORED {
             log::warn!(
                 "Redis is full: a logout token's id is not remembered (the logout proceeds)"

@@ -1,0 +1,283 @@
+//! The connection behind [`RedisStore`](super::RedisStore): one server, a master found
+//! through Sentinel, or a Redis Cluster, all spoken to through one [`Conn`].
+//!
+//! Decisions:
+//! - **The `redis` crate does the work**: its `ConnectionManager` for one server, its
+//!   `SentinelClient` to find the master, its `cluster_async` connection for a Cluster
+//!   (which follows `MOVED` and slot changes by itself). Nothing here is a failover of our
+//!   own; [`Failover`] only decides *when* to ask the sentinels again.
+//! - **Sentinel: ask again after a connection error or `READONLY`.** The crate's connection
+//!   manager reconnects to the address it had, so after a failover it would keep talking to
+//!   the demoted master (redis-rs issue 1438). Here a connection that fails, times out or
+//!   answers `READONLY` is dropped, and the next command asks the sentinels for the master
+//!   (`SentinelClient` checks that the node it names says it is master). The request that
+//!   saw the error gets it (503), never a retry against a node that may be stale.
+//! - **Bounded:** looking up and connecting to the master takes at most
+//!   [`FAILOVER_LOOKUP_TIMEOUT`]; every command, as on one server, at most
+//!   `SHARED_STORE_TIMEOUT`. While the sentinels have not promoted a replica yet, requests
+//!   fail fast with a 503 and `Retry-After`, never with a wrong answer.
+//! - **Writes that must survive a failover wait for a replica** ([`Conn::settle`]): with
+//!   Sentinel, a logout, a logout-token id and a spent DPoP proof are followed by
+//!   `WAIT 1 <ms>`, so the promoted replica holds them (the README's "High availability"
+//!   says what is promised). One server and a Cluster skip it: a Cluster without replicas
+//!   has nothing to wait for, and with replicas the crate's routing of `WAIT` is per node.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::{
+    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+};
+use redis::cluster::{ClusterClientBuilder, ClusterConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
+use redis::{AsyncConnectionConfig, Cmd, ConnectionAddr, RedisError, RedisFuture, Value};
+
+use crate::config::{Credentials, RedisTarget};
+use crate::session::store::SHARED_STORE_TIMEOUT;
+
+/// The longest a command waits for the sentinels to name the master and for the connection
+/// to it.
+pub(super) const FAILOVER_LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest a write that must survive a failover waits for one replica to hold it.
+pub(super) const REPLICA_WAIT: Duration = Duration::from_millis(500);
+
+/// Where commands go; cheap to clone (every clone shares the connections).
+#[derive(Clone)]
+pub(super) enum Backend {
+    Single(ConnectionManager),
+    Sentinel(Arc<Failover>),
+    Cluster(ClusterConnection),
+}
+
+/// The master as the sentinels last named it, and how to ask them again.
+pub(super) struct Failover {
+    sentinels: rocket::tokio::sync::Mutex<SentinelClient>,
+    /// The connection to the current master, with its generation; `None` until the first
+    /// command and after an error.
+    master: Mutex<Option<(u64, MultiplexedConnection)>>,
+}
+
+impl Backend {
+    /// Connections for `target`, opened lazily: nothing is contacted here.
+    pub(super) fn open(target: &RedisTarget) -> Result<Self, RedisError> {
+        if target.tls() {
+            // rustls needs one process-wide crypto provider; another may be installed.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        match target {
+            RedisTarget::Single(url) => {
+                let client = redis::Client::open(url.as_str())?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(SHARED_STORE_TIMEOUT))
+                    .set_response_timeout(Some(SHARED_STORE_TIMEOUT))
+                    .set_number_of_retries(1);
+                Ok(Self::Single(ConnectionManager::new_lazy_with_config(client, config)?))
+            }
+            RedisTarget::Sentinel { sentinels, master, db, tls, data, sentinel } => {
+                let addresses = sentinels.iter().map(|url| address(url, *tls));
+                let mut builder =
+                    SentinelClientBuilder::new(addresses, master, SentinelServerType::Master)?
+                        .set_client_to_redis_db(*db);
+                if *tls {
+                    builder = builder
+                        .set_client_to_redis_tls_mode(redis::TlsMode::Secure)
+                        .set_client_to_sentinel_tls_mode(redis::TlsMode::Secure);
+                }
+                let Credentials { username, password } = data;
+                if let Some(username) = username {
+                    builder = builder.set_client_to_redis_username(username);
+                }
+                if let Some(password) = password {
+                    builder = builder.set_client_to_redis_password(password);
+                }
+                let Credentials { username, password } = sentinel;
+                if let Some(username) = username {
+                    builder = builder.set_client_to_sentinel_username(username);
+                }
+                if let Some(password) = password {
+                    builder = builder.set_client_to_sentinel_password(password);
+                }
+                Ok(Self::Sentinel(Arc::new(Failover {
+                    sentinels: rocket::tokio::sync::Mutex::new(builder.build()?),
+                    master: Mutex::new(None),
+                })))
+            }
+            RedisTarget::Cluster { nodes, tls, data } => {
+                let scheme = if *tls { "rediss" } else { "redis" };
+                let seeds: Vec<String> = nodes
+                    .iter()
+                    .map(|url| {
+                        let (host, port) = host_port(url);
+                        format!("{scheme}://{host}:{port}")
+                    })
+                    .collect();
+                let mut builder = ClusterClientBuilder::new(seeds).retries(1);
+                if let Some(username) = &data.username {
+                    builder = builder.username(username);
+                }
+                if let Some(password) = &data.password {
+                    builder = builder.password(password);
+                }
+                let config = ClusterConfig::new()
+                    .set_connection_timeout(SHARED_STORE_TIMEOUT)
+                    .set_response_timeout(SHARED_STORE_TIMEOUT);
+                Ok(Self::Cluster(builder.build()?.get_pending_async_connection_with_config(config)))
+            }
+        }
+    }
+
+    /// A handle for one operation: its commands go over one connection.
+    pub(super) fn conn(&self) -> Conn {
+        match self {
+            Self::Single(manager) => Conn::Single(manager.clone()),
+            Self::Sentinel(failover) => Conn::Sentinel(failover.clone(), None),
+            Self::Cluster(cluster) => Conn::Cluster(cluster.clone()),
+        }
+    }
+}
+
+fn host_port(url: &url::Url) -> (&str, u16) {
+    (url.host_str().unwrap_or_default(), url.port().unwrap_or(6379))
+}
+
+fn address(url: &url::Url, tls: bool) -> ConnectionAddr {
+    let (host, port) = host_port(url);
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+    if tls {
+        ConnectionAddr::TcpTls { host, port, insecure: false, tls_params: None }
+    } else {
+        ConnectionAddr::Tcp(host, port)
+    }
+}
+
+/// Whether `error` means the connection is not to the master any more (or not at all).
+fn lost_master(error: &RedisError) -> bool {
+    error.is_io_error()
+        || error.is_timeout()
+        || error.is_connection_refusal()
+        || error.is_connection_dropped()
+        || error.code() == Some("READONLY")
+        || error.code() == Some("LOADING")
+}
+
+impl Failover {
+    /// The connection to the master, asking the sentinels first if there is none.
+    async fn connection(&self) -> Result<(u64, MultiplexedConnection), RedisError> {
+        if let Some(current) = self.master.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Ok(current);
+        }
+        // One lookup at a time; whoever waited here finds the new connection.
+        let mut sentinels = self.sentinels.lock().await;
+        if let Some(current) = self.master.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Ok(current);
+        }
+        let lookup = async {
+            let client = sentinels.async_get_client().await?;
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(SHARED_STORE_TIMEOUT))
+                .set_response_timeout(Some(SHARED_STORE_TIMEOUT));
+            client.get_multiplexed_async_connection_with_config(&config).await
+        };
+        let connection = rocket::tokio::time::timeout(FAILOVER_LOOKUP_TIMEOUT, lookup)
+            .await
+            .map_err(|_| {
+                RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the sentinels named no reachable master in time",
+                ))
+            })??;
+        let mut master = self.master.lock().unwrap_or_else(|e| e.into_inner());
+        let generation = master.as_ref().map_or(0, |(g, _)| g + 1);
+        *master = Some((generation, connection.clone()));
+        log::info!("Redis Sentinel: connected to the master (connection {generation})");
+        Ok((generation, connection))
+    }
+
+    /// Drops connection `generation` after `error`, if it is still the current one.
+    fn failed(&self, generation: u64, error: &RedisError) {
+        if !lost_master(error) {
+            return;
+        }
+        let mut master = self.master.lock().unwrap_or_else(|e| e.into_inner());
+        if master.as_ref().is_some_and(|(g, _)| *g == generation) {
+            log::warn!("Redis Sentinel: the master is gone ({error}); asking the sentinels again");
+            *master = None;
+        }
+    }
+}
+
+/// One operation's connection (see [`Backend::conn`]).
+pub(super) enum Conn {
+    Single(ConnectionManager),
+    /// The failover, and the connection this operation uses once it has one.
+    Sentinel(Arc<Failover>, Option<(u64, MultiplexedConnection)>),
+    Cluster(ClusterConnection),
+}
+
+impl Conn {
+    /// After a write that must survive a failover: with Sentinel, waits (at most
+    /// [`REPLICA_WAIT`]) until a replica holds it; `false` if none did in time. Elsewhere
+    /// `true` at once.
+    pub(super) async fn settle(&mut self) -> bool {
+        if !matches!(self, Self::Sentinel(..)) {
+            return true;
+        }
+        let millis = REPLICA_WAIT.as_millis() as u64;
+        redis::cmd("WAIT").arg(1).arg(millis).query_async::<i64>(self).await.is_ok_and(|n| n >= 1)
+    }
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(manager) => manager.req_packed_command(cmd),
+            Self::Cluster(cluster) => cluster.req_packed_command(cmd),
+            Self::Sentinel(failover, pinned) => Box::pin(async move {
+                let (generation, mut connection) = match pinned {
+                    Some(current) => current.clone(),
+                    None => failover.connection().await?,
+                };
+                *pinned = Some((generation, connection.clone()));
+                let result = connection.req_packed_command(cmd).await;
+                if let Err(error) = &result {
+                    failover.failed(generation, error);
+                }
+                result
+            }),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(manager) => manager.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(cluster) => cluster.req_packed_commands(pipeline, offset, count),
+            Self::Sentinel(failover, pinned) => Box::pin(async move {
+                let (generation, mut connection) = match pinned {
+                    Some(current) => current.clone(),
+                    None => failover.connection().await?,
+                };
+                *pinned = Some((generation, connection.clone()));
+                let result = connection.req_packed_commands(pipeline, offset, count).await;
+                if let Err(error) = &result {
+                    failover.failed(generation, error);
+                }
+                result
+            }),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(manager) => manager.get_db(),
+            Self::Cluster(cluster) => cluster.get_db(),
+            Self::Sentinel(_, Some((_, connection))) => connection.get_db(),
+            Self::Sentinel(_, None) => 0,
+        }
+    }
+}
