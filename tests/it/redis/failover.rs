@@ -1,7 +1,8 @@
 //! Two app instances on Sentinel and on a Cluster: a session survives the master's death on
 //! both instances without a new sign-in, requests during the switch get 503 (never 500,
 //! never another user, never "signed out"), and an admin sign-out after the failover ends
-//! the session everywhere; on a Cluster, the single-server scenarios (both logouts, one
+//! the session everywhere; a manual failover (the old master still up, and still saying it
+//! is master) is followed within about a second, with no 503; on a Cluster, the single-server scenarios (both logouts, one
 //! refresh for 20 requests, DPoP replay) pass unchanged.
 //!
 //! Every test here is `#[ignore = "needs redis-server: run scripts/test"]`.
@@ -77,6 +78,42 @@ async fn a_session_survives_the_masters_death_on_both_instances() {
     // And a new sign-in works on the new master.
     sign_in(&a, &idp, &key, access_claims(&idp, "alice", &["user"])).await;
     assert_eq!(me(&b, &session_cookie(&a)).await.0, Status::Ok);
+}
+
+#[rocket::async_test]
+#[ignore = "needs redis-server: run scripts/test"]
+async fn a_manual_failover_is_followed_while_the_old_master_still_answers() {
+    let group = RedisGroup::sentinel();
+    let (idp, key, a, b, cookie, _) = two_instances_on(&group.url(), alice).await;
+    assert_eq!(me(&a, &cookie).await.0, Status::Ok);
+    assert_eq!(me(&b, &cookie).await.0, Status::Ok);
+    group.wait_for_replica();
+    let old = group.master_port();
+    let said = group.cli(group.sentinel_port(), &["sentinel", "failover", "sessions"]);
+    assert_eq!(said, "OK");
+    let new = group.wait_for_new_master(old, Duration::from_secs(20));
+    // The old master still says it is master for some seconds (until the sentinels tell it
+    // otherwise), and still answers: only the app's own look at the sentinels (every second)
+    // moves it. Past that, reads and writes go to the new master, every one a 200.
+    assert_eq!(group.cli(old, &["role"]).lines().next(), Some("master"), "still up, as master");
+    rocket::tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(me(&a, &cookie).await, (Status::Ok, Some("alice".into())));
+    assert_eq!(me(&b, &cookie).await, (Status::Ok, Some("alice".into())));
+    let token = logout_token(&idp, &key, "lt-after-manual-failover");
+    assert_eq!(backchannel(&a, &token).await, Status::Ok);
+    assert_eq!(me(&a, &cookie).await.0, Status::Unauthorized);
+    assert_eq!(me(&b, &cookie).await.0, Status::Unauthorized);
+    // Once the old master is a replica of the new one, the logout holds there too.
+    let start = Instant::now();
+    while !group.cli(old, &["role"]).starts_with("slave") {
+        assert!(start.elapsed() < Duration::from_secs(30), "{old} never became a replica");
+        rocket::tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    group.wait_for_replica();
+    assert!(group.keys(old, "rocket_keycloak:s:").is_empty(), "no session came back");
+    assert_eq!(me(&b, &cookie).await.0, Status::Unauthorized);
+    // Nothing of the session is left on the new master.
+    assert!(group.keys(new, "rocket_keycloak:s:").is_empty());
 }
 
 #[rocket::async_test]

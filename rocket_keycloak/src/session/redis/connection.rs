@@ -10,8 +10,17 @@
 //!   manager reconnects to the address it had, so after a failover it would keep talking to
 //!   the demoted master (redis-rs issue 1438). Here a connection that fails, times out or
 //!   answers `READONLY` is dropped, and the next command asks the sentinels for the master
-//!   (`SentinelClient` checks that the node it names says it is master). The request that
-//!   saw the error gets it (503), never a retry against a node that may be stale.
+//!   (`SentinelClient` checks that the node it names says it is master). A command refused
+//!   with `READONLY` changed nothing (a replica writes nothing), so it is sent once more, to
+//!   the new master: a manual failover (`SENTINEL FAILOVER`, the old master stays up as a
+//!   replica) costs no request. After any other error the request gets it (503): a command
+//!   that timed out may have run, and is never sent twice.
+//! - **And every second, ask whether the master moved** (`watch_master`): a master demoted
+//!   while it still answers (a manual `SENTINEL FAILOVER`, a partition that heals) keeps
+//!   saying it is master for seconds, and would take writes that its resync then throws
+//!   away. The connection is dropped as soon as the sentinels name another node, so at most
+//!   about a second of writes can go to it; the writes that must not be lost are made again
+//!   (next point).
 //! - **Bounded:** looking up and connecting to the master takes at most
 //!   [`FAILOVER_LOOKUP_TIMEOUT`]; every command, as on one server, at most
 //!   `SHARED_STORE_TIMEOUT`. While the sentinels have not promoted a replica yet, requests
@@ -19,7 +28,9 @@
 //! - **Writes that must survive a failover wait for a replica** ([`Conn::settle`]): with
 //!   Sentinel, a logout, a logout-token id and a spent DPoP proof are followed by
 //!   `WAIT 1 <ms>`, so the promoted replica holds them (the README's "High availability"
-//!   says what is promised). One server and a Cluster skip it: a Cluster without replicas
+//!   says what is promised). When no replica acknowledges and the sentinels name another
+//!   master ([`Conn::master_moved`]), the write went to a demoted master and is made again
+//!   on the new one (`store.rs`). One server and a Cluster skip it: a Cluster without replicas
 //!   has nothing to wait for, and with replicas the crate's routing of `WAIT` is per node.
 
 use std::sync::{Arc, Mutex};
@@ -53,10 +64,23 @@ pub(super) enum Backend {
 /// The master as the sentinels last named it, and how to ask them again.
 pub(super) struct Failover {
     sentinels: rocket::tokio::sync::Mutex<SentinelClient>,
-    /// The connection to the current master, with its generation; `None` until the first
-    /// command and after an error.
-    master: Mutex<Option<(u64, MultiplexedConnection)>>,
+    /// The connection to the current master; `None` until the first command and after an
+    /// error or a switch.
+    master: Mutex<Option<Master>>,
+    /// Generations of connections, so that a late error drops only its own.
+    generations: std::sync::atomic::AtomicU64,
 }
+
+/// One connection to the node the sentinels named.
+#[derive(Clone)]
+struct Master {
+    generation: u64,
+    address: String,
+    connection: MultiplexedConnection,
+}
+
+/// How often the sentinels are asked whether the master is still the one connected to.
+pub(super) const MASTER_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Backend {
     /// Connections for `target`, opened lazily: nothing is contacted here.
@@ -98,10 +122,15 @@ impl Backend {
                 if let Some(password) = password {
                     builder = builder.set_client_to_sentinel_password(password);
                 }
-                Ok(Self::Sentinel(Arc::new(Failover {
+                let failover = Arc::new(Failover {
                     sentinels: rocket::tokio::sync::Mutex::new(builder.build()?),
                     master: Mutex::new(None),
-                })))
+                    generations: Default::default(),
+                });
+                if let Ok(runtime) = rocket::tokio::runtime::Handle::try_current() {
+                    runtime.spawn(watch_master(Arc::downgrade(&failover)));
+                }
+                Ok(Self::Sentinel(failover))
             }
             RedisTarget::Cluster { nodes, tls, data } => {
                 let scheme = if *tls { "rediss" } else { "redis" };
@@ -162,48 +191,90 @@ fn lost_master(error: &RedisError) -> bool {
 }
 
 impl Failover {
+    fn current(&self) -> Option<Master> {
+        self.master.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// The connection to the master, asking the sentinels first if there is none.
     async fn connection(&self) -> Result<(u64, MultiplexedConnection), RedisError> {
-        if let Some(current) = self.master.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-            return Ok(current);
+        if let Some(current) = self.current() {
+            return Ok((current.generation, current.connection));
         }
         // One lookup at a time; whoever waited here finds the new connection.
         let mut sentinels = self.sentinels.lock().await;
-        if let Some(current) = self.master.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-            return Ok(current);
+        if let Some(current) = self.current() {
+            return Ok((current.generation, current.connection));
         }
         let lookup = async {
             let client = sentinels.async_get_client().await?;
+            let address = client.get_connection_info().addr().to_string();
             let config = AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(SHARED_STORE_TIMEOUT))
                 .set_response_timeout(Some(SHARED_STORE_TIMEOUT));
-            client.get_multiplexed_async_connection_with_config(&config).await
+            let connection = client.get_multiplexed_async_connection_with_config(&config).await?;
+            Ok::<_, RedisError>((address, connection))
         };
-        let connection = rocket::tokio::time::timeout(FAILOVER_LOOKUP_TIMEOUT, lookup)
-            .await
-            .map_err(|_| {
-                RedisError::from(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "the sentinels named no reachable master in time",
-                ))
-            })??;
-        let mut master = self.master.lock().unwrap_or_else(|e| e.into_inner());
-        let generation = master.as_ref().map_or(0, |(g, _)| g + 1);
-        *master = Some((generation, connection.clone()));
-        log::info!("Redis Sentinel: connected to the master (connection {generation})");
+        let (address, connection) = bounded(lookup).await??;
+        let generation = self.generations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        log::info!("Redis Sentinel: connected to the master at {address}");
+        let master = Master { generation, address, connection: connection.clone() };
+        *self.master.lock().unwrap_or_else(|e| e.into_inner()) = Some(master);
         Ok((generation, connection))
     }
 
     /// Drops connection `generation` after `error`, if it is still the current one.
     fn failed(&self, generation: u64, error: &RedisError) {
-        if !lost_master(error) {
-            return;
+        if lost_master(error) {
+            self.drop_connection(generation, &error.to_string());
         }
+    }
+
+    fn drop_connection(&self, generation: u64, why: &str) {
         let mut master = self.master.lock().unwrap_or_else(|e| e.into_inner());
-        if master.as_ref().is_some_and(|(g, _)| *g == generation) {
-            log::warn!("Redis Sentinel: the master is gone ({error}); asking the sentinels again");
+        if master.as_ref().is_some_and(|m| m.generation == generation) {
+            log::warn!("Redis Sentinel: leaving the master ({why}); asking the sentinels again");
             *master = None;
         }
+    }
+
+    /// Asks the sentinels which node is master; drops the connection if it is to another.
+    /// Returns whether it did (the master moved).
+    async fn check_master(&self) -> bool {
+        let Some(current) = self.current() else { return false };
+        let named = bounded(async {
+            let mut sentinels = self.sentinels.lock().await;
+            sentinels.async_get_client().await.map(|c| c.get_connection_info().addr().to_string())
+        });
+        match named.await {
+            Ok(Ok(address)) if address != current.address => {
+                let why = format!("the sentinels name {address} now, not {}", current.address);
+                self.drop_connection(current.generation, &why);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// `future`, given at most [`FAILOVER_LOOKUP_TIMEOUT`].
+async fn bounded<T>(future: impl Future<Output = T>) -> Result<T, RedisError> {
+    rocket::tokio::time::timeout(FAILOVER_LOOKUP_TIMEOUT, future).await.map_err(|_| {
+        RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the sentinels named no reachable master in time",
+        ))
+    })
+}
+
+/// Asks the sentinels every [`MASTER_CHECK_INTERVAL`] whether the master moved, while the
+/// store lives. A killed master shows as errors at once; a master demoted while it still
+/// answers (a manual failover, a partition healing) only shows here, so writes stop going
+/// to it within about a second of the sentinels' switch.
+async fn watch_master(failover: std::sync::Weak<Failover>) {
+    loop {
+        rocket::tokio::time::sleep(MASTER_CHECK_INTERVAL).await;
+        let Some(failover) = failover.upgrade() else { return };
+        failover.check_master().await;
     }
 }
 
@@ -226,6 +297,15 @@ impl Conn {
         let millis = REPLICA_WAIT.as_millis() as u64;
         redis::cmd("WAIT").arg(1).arg(millis).query_async::<i64>(self).await.is_ok_and(|n| n >= 1)
     }
+
+    /// After a write no replica acknowledged: whether the sentinels name another master now
+    /// (then the write went to a demoted one, and must be made again on a new `Conn`).
+    pub(super) async fn master_moved(&self) -> bool {
+        match self {
+            Self::Sentinel(failover, _) => failover.check_master().await,
+            _ => false,
+        }
+    }
 }
 
 impl ConnectionLike for Conn {
@@ -234,14 +314,26 @@ impl ConnectionLike for Conn {
             Self::Single(manager) => manager.req_packed_command(cmd),
             Self::Cluster(cluster) => cluster.req_packed_command(cmd),
             Self::Sentinel(failover, pinned) => Box::pin(async move {
-                let (generation, mut connection) = match pinned {
-                    Some(current) => current.clone(),
+                let (generation, mut connection) = match pinned.take() {
+                    Some(current) => current,
                     None => failover.connection().await?,
                 };
-                *pinned = Some((generation, connection.clone()));
                 let result = connection.req_packed_command(cmd).await;
-                if let Err(error) = &result {
-                    failover.failed(generation, error);
+                let Err(error) = &result else {
+                    *pinned = Some((generation, connection));
+                    return result;
+                };
+                failover.failed(generation, error);
+                if error.code() != Some("READONLY") {
+                    return result;
+                }
+                // A replica refused the write, so nothing was written: safe to send once
+                // more, to the master the sentinels name now.
+                let (generation, mut connection) = failover.connection().await?;
+                let result = connection.req_packed_command(cmd).await;
+                match &result {
+                    Ok(_) => *pinned = Some((generation, connection)),
+                    Err(error) => failover.failed(generation, error),
                 }
                 result
             }),

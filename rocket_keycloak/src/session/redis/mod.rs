@@ -48,7 +48,8 @@
 //!   a sign-in or refresh written just before it may be gone (sign in again; a lost refresh
 //!   leaves the previous revision, whose rotated refresh token Keycloak refuses, so that
 //!   session ends). A logout, a logout-token id and a spent DPoP proof are not acknowledged
-//!   to the caller before a replica holds them, within 500 ms (`WAIT`, `connection.rs`); past
+//!   to the caller before a replica holds them, within 500 ms (`WAIT`, `connection.rs`), and
+//!   are made again on the new master if the old one was demoted meanwhile (`store.rs`); past
 //!   that the app warns and goes on, and a failover in that moment could bring the session
 //!   back or make the proof replayable until it expires (its `iat` window plus the margin,
 //!   about 70 s).

@@ -8,7 +8,9 @@
 //!   a spent proof fail (the app answers 503) rather than grow Redis past `maxmemory`. Two
 //!   writes may fail without failing their script (`pcall`): the last-use touch of a read
 //!   (a session stays readable) and the logout-token id (the logout is honoured anyway,
-//!   `store.rs` says why). Deletes, logouts included, always work.
+//!   `store.rs` says why). Deletes, logouts included, always work. Neither swallows
+//!   `READONLY`: a demoted master (a replica now) must not serve reads as if it still led,
+//!   and the error sends the store to the new master (`connection.rs`).
 //! - **The `sid` index is bounded.** Evicting a user's oldest session removes it from its
 //!   `sid` set too, and a set that outgrows the per-user limit is pruned of members whose
 //!   record is gone (one Keycloak session is one user's, whose live sessions are at most that
@@ -51,7 +53,10 @@ impl Scripts {
                 if not r[1] then return false end
                 local t = redis.call('TIME')
                 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-                if r[3] and r[3] ~= '' then pcall(redis.call, 'ZADD', r[3], 'XX', now, ARGV[1]) end
+                if r[3] and r[3] ~= '' then
+                    local ok, e = pcall(redis.call, 'ZADD', r[3], 'XX', now, ARGV[1])
+                    if not ok and string.find(tostring(e.err or e), 'READONLY') then return redis.error_reply('READONLY this node is a replica now') end
+                end
                 return {r[1], r[2]}",
             ),
             // KEYS: record, sub index, sid index. ARGV: sealed, ttl (ms), member, per-user
@@ -164,7 +169,9 @@ impl Scripts {
             // KEYS: the token's marker. ARGV: lifetime (ms). 2: seen first, but not stored.
             logout_token: Script::new(
                 r"if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-                if pcall(redis.call, 'SET', KEYS[1], 1, 'PX', ARGV[1]) then return 1 end
+                local ok, e = pcall(redis.call, 'SET', KEYS[1], 1, 'PX', ARGV[1])
+                if ok then return 1 end
+                if string.find(tostring(e.err or e), 'READONLY') then return redis.error_reply('READONLY this node is a replica now') end
                 return 2",
             ),
         }

@@ -44,15 +44,54 @@ pub(super) fn logout_token_ttl(accepted_until: u64, now: u64) -> Duration {
     Duration::from_secs(left + LOGOUT_TOKEN_SKEW_MARGIN)
 }
 
-/// Waits (with Sentinel) until a replica holds what `conn` just wrote, so that a failover
-/// does not forget `what`; says so when none did in time (`connection.rs`).
-async fn settle(conn: &mut Conn, what: &str) {
-    if !conn.settle().await {
-        log::warn!(
-            "Redis: {what} is not on a replica yet; a failover in the next moments could \
-             forget it"
-        );
+/// Makes a write that must survive a Sentinel failover (`what`): `$write` (which uses
+/// `$conn`) once, and, when `$needs` says its answer is one to keep, waits for a replica. If
+/// none acknowledges it in time and the sentinels name another master now, the write went
+/// to a demoted master: it is made once more on the new one (every such write is a delete
+/// or a marker, the same when made twice; the first answer is the one returned). A macro,
+/// not a closure: the trait's futures must be `Send`, which async closures cannot promise.
+macro_rules! durably {
+    ($store:expr, $what:expr, $needs:expr, |$conn:ident| $write:expr) => {{
+        let mut $conn = $store.conn();
+        let answer = $write;
+        if $needs(&answer) && made_again(&mut $conn, $what).await {
+            let mut $conn = $store.conn();
+            let _ = $write;
+            settle_or_warn(&mut $conn, $what).await;
+        }
+        answer
+    }};
+}
+
+/// After a write (`what`) on `conn`: false once a replica holds it (or Sentinel is not in
+/// use); true, with a warning, when none does and the master moved meanwhile.
+async fn made_again(conn: &mut Conn, what: &str) -> bool {
+    if conn.settle().await {
+        return false;
     }
+    if conn.master_moved().await {
+        log::warn!("Redis: {what} went to a master that was just demoted; making it again");
+        return true;
+    }
+    warn_unsettled(what);
+    false
+}
+
+async fn settle_or_warn(conn: &mut Conn, what: &str) {
+    if !conn.settle().await {
+        warn_unsettled(what);
+    }
+}
+
+fn warn_unsettled(what: &str) {
+    log::warn!(
+        "Redis: {what} is not on a replica yet; a failover in the next moments could forget it"
+    );
+}
+
+/// Every answer is one to keep.
+fn always<T>(_: &T) -> bool {
+    true
 }
 
 impl RedisStore {
@@ -161,33 +200,21 @@ impl SessionStore for RedisStore {
 
     async fn remove(&self, id: &SessionId) -> Result<(), StoreError> {
         let Some((member, key, _)) = self.record(id) else { return Ok(()) };
-        let mut conn = self.conn();
-        self.scripts
-            .remove
-            .key(&key)
-            .arg(&member)
-            .invoke_async::<i64>(&mut conn)
-            .await
-            .map_err(store_error)?;
-        settle(&mut conn, "a sign-out").await;
+        durably!(self, "a sign-out", always, |conn| {
+            let mut remove = self.scripts.remove.key(&key);
+            remove.arg(&member);
+            remove.invoke_async::<i64>(&mut conn).await.map_err(store_error)?
+        });
         Ok(())
     }
 
     async fn remove_at_revision(&self, id: &SessionId, revision: u64) -> Result<bool, StoreError> {
         let Some((member, key, _)) = self.record(id) else { return Ok(false) };
-        let mut conn = self.conn();
-        let removed: i64 = self
-            .scripts
-            .remove_at_revision
-            .key(&key)
-            .arg(&member)
-            .arg(revision)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(store_error)?;
-        if removed == 1 {
-            settle(&mut conn, "the end of a session").await;
-        }
+        let removed = durably!(self, "the end of a session", |n: &i64| *n == 1, |conn| {
+            let mut remove = self.scripts.remove_at_revision.key(&key);
+            remove.arg(&member).arg(revision);
+            remove.invoke_async::<i64>(&mut conn).await.map_err(store_error)?
+        });
         Ok(removed == 1)
     }
 
@@ -195,35 +222,28 @@ impl SessionStore for RedisStore {
         // Two steps, two slots: the pointer names the user's slot, where one script ends
         // every session of `sid`. A session put between the two is in the index the script
         // reads (the pointer is written before the session), so none escapes.
-        let mut conn = self.conn();
         let (_, pointer) = self.sid_keys("", sid);
-        let tag: Option<String> = conn.get(&pointer).await.map_err(store_error)?;
-        let Some(tag) = tag else { return Ok(0) };
-        let (index, _) = self.sid_keys(&tag, sid);
-        let removed: usize = self
-            .scripts
-            .remove_by_sid
-            .key(index)
-            .arg(self.record_prefix(&tag))
-            .invoke_async(&mut conn)
-            .await
-            .map_err(store_error)?;
-        settle(&mut conn, "a back-channel logout").await;
-        Ok(removed)
+        Ok(durably!(self, "a back-channel logout", always, |conn| {
+            let tag: Option<String> = conn.get(&pointer).await.map_err(store_error)?;
+            match tag {
+                Some(tag) => {
+                    let (index, _) = self.sid_keys(&tag, sid);
+                    let mut remove = self.scripts.remove_by_sid.key(index);
+                    remove.arg(self.record_prefix(&tag));
+                    remove.invoke_async::<usize>(&mut conn).await.map_err(store_error)?
+                }
+                None => 0,
+            }
+        }))
     }
 
     async fn remove_by_sub(&self, sub: &Subject) -> Result<usize, StoreError> {
-        let mut conn = self.conn();
-        let removed: usize = self
-            .scripts
-            .remove_by_sub
-            .key(self.sub_index(sub))
-            .arg(self.record_prefix(&self.user_tag(sub)))
-            .invoke_async(&mut conn)
-            .await
-            .map_err(store_error)?;
-        settle(&mut conn, "a back-channel logout").await;
-        Ok(removed)
+        let (index, prefix) = (self.sub_index(sub), self.record_prefix(&self.user_tag(sub)));
+        Ok(durably!(self, "a back-channel logout", always, |conn| {
+            let mut remove = self.scripts.remove_by_sub.key(&index);
+            remove.arg(&prefix);
+            remove.invoke_async::<usize>(&mut conn).await.map_err(store_error)?
+        }))
     }
 
     async fn lock_refresh(
@@ -261,20 +281,11 @@ impl SessionStore for RedisStore {
 
     async fn first_use_of_proof(&self, proof: &SpentProof) -> Result<Option<ProofUse>, StoreError> {
         let (proofs, name) = self.proof(&proof.key, &proof.id);
-        let mut conn = self.conn();
-        let used: i64 = self
-            .scripts
-            .spend_proof
-            .key(proofs)
-            .arg(name)
-            .arg(millis(proof.remember_for))
-            .arg(proof.key_quota)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(store_error)?;
-        if used == PROOF_FIRST {
-            settle(&mut conn, "a spent DPoP proof").await;
-        }
+        let used = durably!(self, "a spent DPoP proof", |u: &i64| *u == PROOF_FIRST, |conn| {
+            let mut spend = self.scripts.spend_proof.key(&proofs);
+            spend.arg(&name).arg(millis(proof.remember_for)).arg(proof.key_quota);
+            spend.invoke_async::<i64>(&mut conn).await.map_err(store_error)?
+        });
         Ok(Some(match used {
             PROOF_FIRST => ProofUse::First,
             PROOF_REPLAYED => ProofUse::Replayed,
@@ -289,18 +300,12 @@ impl SessionStore for RedisStore {
         accepted_until: u64,
     ) -> Result<bool, StoreError> {
         let ttl = logout_token_ttl(accepted_until, unix_now());
-        let mut conn = self.conn();
-        let first: i64 = self
-            .scripts
-            .logout_token
-            .key(self.key("j", jti))
-            .arg(millis(ttl))
-            .invoke_async(&mut conn)
-            .await
-            .map_err(store_error)?;
-        if first == 1 {
-            settle(&mut conn, "a logout token's id").await;
-        }
+        let marker = self.key("j", jti);
+        let first = durably!(self, "a logout token's id", |f: &i64| *f == 1, |conn| {
+            let mut remember = self.scripts.logout_token.key(&marker);
+            remember.arg(millis(ttl));
+            remember.invoke_async::<i64>(&mut conn).await.map_err(store_error)?
+        });
         if first == LOGOUT_TOKEN_NOT_STORED {
             log::warn!(
                 "Redis is full: a logout token's id is not remembered (the logout proceeds)"
