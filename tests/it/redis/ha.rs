@@ -4,7 +4,9 @@
 //!
 //! Every test here is `#[ignore = "needs redis-server: run scripts/test"]`.
 
-use rocket_keycloak::{SessionStore, Subject};
+use std::time::{Duration, Instant};
+
+use rocket_keycloak::{SessionId, SessionStore, Subject};
 use rocket_keycloak_testkit::now;
 
 use super::store::{keeps_the_store_contract, put, store_at};
@@ -99,11 +101,36 @@ async fn a_whole_setup_down_fails_every_call_and_its_return_needs_no_new_store()
         assert!(store.get(&id).await.is_err(), "an error (503), never `no session`");
         assert!(store.ping().await.is_err());
         group.restart();
-        let back = crate::eventually(std::time::Duration::from_secs(15), || async {
-            store.ping().await.is_ok()
-        });
+        let back =
+            crate::eventually(Duration::from_secs(15), || async { store.ping().await.is_ok() });
         assert!(back.await, "the same store answers again");
         // Stopped cleanly, Redis kept its data (saved on shutdown): the session is there.
         assert!(store.get(&id).await.unwrap().is_some());
     }
+}
+
+/// Sentinels that accept connections and never answer (a host half gone, a firewall that
+/// drops): 20 requests at once each fail within the lookup's bound, not one after another.
+/// Needs no redis-server: the silent sentinel is a listener in this test.
+#[rocket::async_test]
+async fn silent_sentinels_fail_every_waiting_request_within_the_bound() {
+    let silent = rocket::tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = rocket::tokio::spawn(async move {
+        let mut connections = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            connections.push(socket); // held open, never answered
+        }
+    });
+    let url = format!("redis+sentinel://127.0.0.1:{port}/sessions/0");
+    let store = store_at(&url, SECRET_KEY);
+    let id = SessionId::new(format!("{}.0123456789abcdef", "x".repeat(43)));
+    let start = Instant::now();
+    let gets = (0..20).map(|_| store.get(&id));
+    let answers = crate::join_all(gets).await;
+    let took = start.elapsed();
+    assert!(answers.iter().all(Result::is_err), "every one an error (503), none a session");
+    // The bound is 2 s per request; one after another, 20 would take 40 s.
+    assert!(took < Duration::from_secs(10), "20 waiting requests took {took:?}");
+    held.abort();
 }

@@ -200,21 +200,23 @@ impl Failover {
         if let Some(current) = self.current() {
             return Ok((current.generation, current.connection));
         }
+        // The wait for the lookup counts too: requests queued behind a lookup that hangs
+        // (a sentinel that accepts and never answers) each give up after the same bound.
+        bounded(self.look_up()).await?
+    }
+
+    async fn look_up(&self) -> Result<(u64, MultiplexedConnection), RedisError> {
         // One lookup at a time; whoever waited here finds the new connection.
         let mut sentinels = self.sentinels.lock().await;
         if let Some(current) = self.current() {
             return Ok((current.generation, current.connection));
         }
-        let lookup = async {
-            let client = sentinels.async_get_client().await?;
-            let address = client.get_connection_info().addr().to_string();
-            let config = AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(SHARED_STORE_TIMEOUT))
-                .set_response_timeout(Some(SHARED_STORE_TIMEOUT));
-            let connection = client.get_multiplexed_async_connection_with_config(&config).await?;
-            Ok::<_, RedisError>((address, connection))
-        };
-        let (address, connection) = bounded(lookup).await??;
+        let client = sentinels.async_get_client().await?;
+        let address = client.get_connection_info().addr().to_string();
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(SHARED_STORE_TIMEOUT))
+            .set_response_timeout(Some(SHARED_STORE_TIMEOUT));
+        let connection = client.get_multiplexed_async_connection_with_config(&config).await?;
         let generation = self.generations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         log::info!("Redis Sentinel: connected to the master at {address}");
         let master = Master { generation, address, connection: connection.clone() };
