@@ -72,6 +72,7 @@ pub use load::OidcConfig;
 pub use policies::{DEFAULT_ALGORITHMS, DpopPolicy, MetricsConfig};
 pub use realms::RealmConfig;
 pub(crate) use realms::realm_name;
+#[cfg(feature = "redis")]
 pub(crate) use redis_target::{Credentials, RedisTarget};
 pub use resource::ResourceMetadata;
 #[cfg(test)]
