@@ -1,6 +1,7 @@
 //! Two app instances, on ports 8000 and 8001, sharing their sessions through one real
 //! redis-server (started by `scripts/redis` on a port of its own), against real Keycloak.
-//! Cookies belong to a host, not a port, so one browser carries one session to both.
+//! Cookies belong to a host, not a port, so one browser carries one session to both. The
+//! last test puts them on Redis Sentinel and kills the master under them.
 
 use std::time::Duration;
 
@@ -12,15 +13,15 @@ use serde_json::{Value, json};
 use rocket_keycloak_testkit::browser::{APP, Browser, RunningApp, assert_hello, csrf};
 
 use super::{admin, figment, serial, user_token};
-use crate::redis::RedisServer;
+use crate::redis::{RedisGroup, RedisServer};
 
 /// The second instance.
 const B: &str = "http://localhost:8001";
 const SECRET_KEY: &str = "yvFUoTl8c2dthuCXJHSzh0ZO8cQaMlyBd0hx6kqOWn0=";
 
-/// Instances A (port 8000) and B (port 8001) with sessions in `redis`.
-async fn two_instances(redis: &RedisServer, overrides: Value) -> (RunningApp, RunningApp) {
-    let mut oidc = json!({"session_store": redis.url()});
+/// Instances A (port 8000) and B (port 8001) with sessions in the Redis setup at `url`.
+async fn two_instances(url: &str, overrides: Value) -> (RunningApp, RunningApp) {
+    let mut oidc = json!({"session_store": url});
     for (k, v) in overrides.as_object().unwrap() {
         oidc[k] = v.clone();
     }
@@ -57,7 +58,7 @@ async fn within_a_second(browser: &Browser, url: &str, expected: u16) -> bool {
 async fn signed_in_on_one_instance_signed_in_on_both_and_logouts_reach_both() {
     let _realm = serial().await;
     let redis = RedisServer::start();
-    let (a, b) = two_instances(&redis, json!({})).await;
+    let (a, b) = two_instances(&redis.url(), json!({})).await;
     let browser = Browser::new();
     assert_hello(&browser.sign_in("/hello", "alice", "alice-password").await, "Alice Liddell");
     // The same cookie opens /hello and /secure-data on B.
@@ -90,7 +91,7 @@ async fn twenty_concurrent_requests_on_two_instances_cause_one_refresh_with_rota
     let redis = RedisServer::start();
     // demo-app-short: 10-second access tokens; the realm rotates refresh tokens.
     let short = json!({"client_id": "demo-app-short", "client_secret": "demo-app-short-secret"});
-    let (a, b) = two_instances(&redis, short).await;
+    let (a, b) = two_instances(&redis.url(), short).await;
     let browser = Browser::new();
     assert_hello(&browser.sign_in("/hello", "alice", "alice-password").await, "Alice Liddell");
     let first = me(&browser, APP).await;
@@ -127,7 +128,7 @@ async fn twenty_concurrent_requests_on_two_instances_cause_one_refresh_with_rota
 async fn redis_stopped_bearer_calls_work_sessions_answer_503_and_come_back() {
     let _realm = serial().await;
     let redis = RedisServer::start();
-    let (a, b) = two_instances(&redis, json!({})).await;
+    let (a, b) = two_instances(&redis.url(), json!({})).await;
     let browser = Browser::new();
     assert_hello(&browser.sign_in("/hello", "alice", "alice-password").await, "Alice Liddell");
     // Nothing in Redis is a token, the cookie or the session id.
@@ -158,6 +159,45 @@ async fn redis_stopped_bearer_calls_work_sessions_answer_503_and_come_back() {
     }
     assert!(back, "the same cookie works again without an app restart");
     assert_hello(&browser.go(Method::GET, &format!("{APP}/hello"), &[]).await, "Alice Liddell");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[rocket::async_test]
+#[ignore = "needs Keycloak: run scripts/test"]
+async fn a_sentinel_failover_keeps_the_session_and_keycloaks_admin_sign_out_ends_it_on_both() {
+    let _realm = serial().await;
+    let group = RedisGroup::sentinel();
+    let (a, b) = two_instances(&group.url(), json!({})).await;
+    let browser = Browser::new();
+    assert_hello(&browser.sign_in("/hello", "alice", "alice-password").await, "Alice Liddell");
+    assert_eq!(status(&browser, &format!("{B}/me")).await, 200);
+    group.wait_for_replica();
+    group.kill(group.master_port());
+    // 503 while the sentinels promote the replica, then alice on both, without a sign-in.
+    let (mut streak, mut seen) = (0, Vec::new());
+    for _ in 0..300 {
+        for base in [APP, B] {
+            let code = status(&browser, &format!("{base}/me")).await;
+            assert!(matches!(code, 200 | 503), "during the switch: {code}, {seen:?}");
+            seen.push(code);
+            streak = if code == 200 { streak + 1 } else { 0 };
+        }
+        if streak >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(streak >= 4, "the session came back on both: {seen:?}");
+    assert_eq!(me(&browser, B).await["preferred_username"], "alice");
+    // An admin sign-out in Keycloak after the failover: its back-channel logout reaches A,
+    // and ends the session on both through the new master.
+    let users: Value =
+        admin(Method::GET, "/users?username=alice&exact=true", None).await.json().await.unwrap();
+    let id = users[0]["id"].as_str().unwrap();
+    assert!(admin(Method::POST, &format!("/users/{id}/logout"), None).await.status().is_success());
+    assert!(within_a_second(&browser, &format!("{B}/me"), 401).await, "ended on B");
+    assert!(within_a_second(&browser, &format!("{APP}/me"), 401).await, "ended on A");
     a.stop().await;
     b.stop().await;
 }
