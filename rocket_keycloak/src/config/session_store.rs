@@ -5,9 +5,10 @@
 //!   answer for it: say a replayed DPoP proof or logout token is new, drop logouts, put back
 //!   ended sessions. So every host of a plain URL (each sentinel, each cluster seed node)
 //!   must be a loopback one unless `oidc.allow_insecure_redis` says the network is trusted;
-//!   `rediss` (TLS) forms are always accepted. A sentinel names the data nodes itself, so
-//!   with plain Sentinel the opt-in is also needed for a master off this host: the README
-//!   says so.
+//!   `rediss` (TLS) forms are always accepted. The rule sees only the hosts in the URL:
+//!   with Sentinel the data nodes are the ones the sentinels name, which it cannot check, so
+//!   plain `redis+sentinel://` is safe only when those are loopback too (the README says
+//!   so); across machines, use `rediss+sentinel://`.
 //! - The URL forms are `redis_target.rs`'s; their passwords never reach a log
 //!   ([`SessionStoreConfig`]'s `Debug` redacts them).
 

@@ -191,14 +191,16 @@ fn lost_master(error: &RedisError) -> bool {
 }
 
 impl Failover {
-    fn current(&self) -> Option<Master> {
-        self.master.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    /// The current connection and its generation (per command: no address is cloned).
+    fn current(&self) -> Option<(u64, MultiplexedConnection)> {
+        let master = self.master.lock().unwrap_or_else(|e| e.into_inner());
+        master.as_ref().map(|m| (m.generation, m.connection.clone()))
     }
 
     /// The connection to the master, asking the sentinels first if there is none.
     async fn connection(&self) -> Result<(u64, MultiplexedConnection), RedisError> {
         if let Some(current) = self.current() {
-            return Ok((current.generation, current.connection));
+            return Ok(current);
         }
         // The wait for the lookup counts too: requests queued behind a lookup that hangs
         // (a sentinel that accepts and never answers) each give up after the same bound.
@@ -209,7 +211,7 @@ impl Failover {
         // One lookup at a time; whoever waited here finds the new connection.
         let mut sentinels = self.sentinels.lock().await;
         if let Some(current) = self.current() {
-            return Ok((current.generation, current.connection));
+            return Ok(current);
         }
         let client = sentinels.async_get_client().await?;
         let address = client.get_connection_info().addr().to_string();
@@ -224,10 +226,23 @@ impl Failover {
         Ok((generation, connection))
     }
 
-    /// Drops connection `generation` after `error`, if it is still the current one.
-    fn failed(&self, generation: u64, error: &RedisError) {
-        if lost_master(error) {
-            self.drop_connection(generation, &error.to_string());
+    /// After a command on connection `generation`: kept for the operation's next command
+    /// (its `WAIT` must follow its write) when it answered; after an error, not kept, and
+    /// dropped for everyone if it is still the current one and the error says the master
+    /// is gone.
+    fn after<T>(
+        &self,
+        result: &Result<T, RedisError>,
+        pinned: &mut Option<(u64, MultiplexedConnection)>,
+        generation: u64,
+        connection: MultiplexedConnection,
+    ) {
+        match result {
+            Ok(_) => *pinned = Some((generation, connection)),
+            Err(error) if lost_master(error) => {
+                self.drop_connection(generation, &error.to_string())
+            }
+            Err(_) => {}
         }
     }
 
@@ -242,7 +257,8 @@ impl Failover {
     /// Asks the sentinels which node is master; drops the connection if it is to another.
     /// Returns whether it did (the master moved).
     async fn check_master(&self) -> bool {
-        let Some(current) = self.current() else { return false };
+        let current = self.master.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some(current) = current else { return false };
         let named = bounded(async {
             let mut sentinels = self.sentinels.lock().await;
             sentinels.async_get_client().await.map(|c| c.get_connection_info().addr().to_string())
@@ -277,6 +293,18 @@ async fn watch_master(failover: std::sync::Weak<Failover>) {
         rocket::tokio::time::sleep(MASTER_CHECK_INTERVAL).await;
         let Some(failover) = failover.upgrade() else { return };
         failover.check_master().await;
+    }
+}
+
+/// The connection an operation's next command goes over: the one it used before, or the
+/// master's.
+async fn take_pinned(
+    failover: &Failover,
+    pinned: &mut Option<(u64, MultiplexedConnection)>,
+) -> Result<(u64, MultiplexedConnection), RedisError> {
+    match pinned.take() {
+        Some(current) => Ok(current),
+        None => failover.connection().await,
     }
 }
 
@@ -316,27 +344,18 @@ impl ConnectionLike for Conn {
             Self::Single(manager) => manager.req_packed_command(cmd),
             Self::Cluster(cluster) => cluster.req_packed_command(cmd),
             Self::Sentinel(failover, pinned) => Box::pin(async move {
-                let (generation, mut connection) = match pinned.take() {
-                    Some(current) => current,
-                    None => failover.connection().await?,
-                };
+                let (generation, mut connection) = take_pinned(failover, pinned).await?;
                 let result = connection.req_packed_command(cmd).await;
-                let Err(error) = &result else {
-                    *pinned = Some((generation, connection));
-                    return result;
-                };
-                failover.failed(generation, error);
-                if error.code() != Some("READONLY") {
+                let readonly = result.as_ref().is_err_and(|e| e.code() == Some("READONLY"));
+                failover.after(&result, pinned, generation, connection);
+                if !readonly {
                     return result;
                 }
                 // A replica refused the write, so nothing was written: safe to send once
                 // more, to the master the sentinels name now.
-                let (generation, mut connection) = failover.connection().await?;
+                let (generation, mut connection) = take_pinned(failover, pinned).await?;
                 let result = connection.req_packed_command(cmd).await;
-                match &result {
-                    Ok(_) => *pinned = Some((generation, connection)),
-                    Err(error) => failover.failed(generation, error),
-                }
+                failover.after(&result, pinned, generation, connection);
                 result
             }),
         }
@@ -352,15 +371,9 @@ impl ConnectionLike for Conn {
             Self::Single(manager) => manager.req_packed_commands(pipeline, offset, count),
             Self::Cluster(cluster) => cluster.req_packed_commands(pipeline, offset, count),
             Self::Sentinel(failover, pinned) => Box::pin(async move {
-                let (generation, mut connection) = match pinned {
-                    Some(current) => current.clone(),
-                    None => failover.connection().await?,
-                };
-                *pinned = Some((generation, connection.clone()));
+                let (generation, mut connection) = take_pinned(failover, pinned).await?;
                 let result = connection.req_packed_commands(pipeline, offset, count).await;
-                if let Err(error) = &result {
-                    failover.failed(generation, error);
-                }
+                failover.after(&result, pinned, generation, connection);
                 result
             }),
         }
